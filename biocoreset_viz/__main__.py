@@ -1,0 +1,5 @@
+import sys
+
+from biocoreset_viz.cli import main
+
+sys.exit(main())

@@ -1,0 +1,227 @@
+"""The run directory: one analysis on disk, and the score table it holds.
+
+Layout (see the design, section 5)::
+
+    RUN_DIR/
+      manifest.json            model, config, Fisher subset, counts, versions
+      fisher.pt                diagonal Fisher per target parameter
+      scores/part-00000.parquet ...  one row per input sequence
+      projection-<hash>.parquet
+      selections/<name>.json
+      evaluation/curves.parquet
+
+Score shards hold the columns ``index`` (int64, position in the input), ``id``,
+``length``, ``truncated``, ``loss``, ``self_influence`` (float64, >= 0) and
+``embedding`` (fixed-size list of float16), plus label columns carried from the
+input (``family``, ``cluster``, ``structure``) when present. Every file is written
+to a temporary name and renamed, so a crash never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from biocoreset_viz.errors import RunDirectoryError
+
+MANIFEST_NAME = "manifest.json"
+SCORES_DIR = "scores"
+SHARD_PATTERN = "part-{:05d}.parquet"
+SCORE_COLUMNS = ("index", "id", "length", "truncated", "loss", "self_influence")
+EMBEDDING_COLUMN = "embedding"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | Path, payload: Any) -> Path:
+    """Atomically write ``payload`` as indented JSON."""
+    text = json.dumps(payload, indent=2, sort_keys=False, default=_json_default)
+    return atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def read_manifest(run_dir: str | Path) -> dict[str, Any]:
+    """The run's ``manifest.json``; an error naming the folder when it is absent."""
+    path = Path(run_dir) / MANIFEST_NAME
+    if not path.exists():
+        raise RunDirectoryError(f"{run_dir}: not a run directory (no {MANIFEST_NAME})")
+    return read_json(path)
+
+
+def shard_paths(run_dir: str | Path) -> list[Path]:
+    """The finished score shards of a run, in order."""
+    return sorted((Path(run_dir) / SCORES_DIR).glob("part-*.parquet"))
+
+
+def scores_table_to_arrow(frame: pd.DataFrame, embeddings: np.ndarray | None) -> pa.Table:
+    """Arrow table of a score frame, the embedding as a fixed-size list of float16."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if embeddings is not None:
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float16)
+        n, dim = embeddings.shape
+        values = pa.array(embeddings.reshape(-1), type=pa.float16())
+        table = table.append_column(
+            EMBEDDING_COLUMN, pa.FixedSizeListArray.from_arrays(values, dim)
+        )
+    return table
+
+
+def write_shard(path: str | Path, frame: pd.DataFrame, embeddings: np.ndarray | None) -> Path:
+    """Atomically write one Parquet score shard."""
+    table = scores_table_to_arrow(frame, embeddings)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def _embedding_matrix(column: pa.ChunkedArray) -> np.ndarray:
+    """``(N, D)`` float16 matrix from a fixed-size-list column."""
+    dim = column.type.list_size
+    flat = [chunk.flatten().to_numpy(zero_copy_only=False) for chunk in column.chunks]
+    values = np.concatenate(flat) if flat else np.empty(0, np.float16)
+    return values.astype(np.float16, copy=False).reshape(-1, dim)
+
+
+@dataclass
+class ScoreTable:
+    """Per-sequence scores of a run, sorted by input ``index``.
+
+    Attributes:
+        frame: one row per sequence: ``index``, ``id``, ``length``, ``truncated``,
+            ``loss``, ``self_influence`` and any label columns; no embeddings.
+        embeddings: ``(N, D)`` float16 mean-pooled last-layer embeddings, or ``None``
+            when loaded with ``embeddings=False``.
+        manifest: the run's manifest (model, config, Fisher, counts).
+        run_dir: the folder it was loaded from, if any.
+    """
+
+    frame: pd.DataFrame
+    embeddings: np.ndarray | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        missing = [c for c in ("index", "id", "self_influence") if c not in self.frame.columns]
+        if missing:
+            raise ValueError(f"score frame lacks columns {missing}")
+        if self.embeddings is not None and len(self.embeddings) != len(self.frame):
+            raise ValueError(f"{len(self.embeddings)} embeddings for {len(self.frame)} score rows")
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Self-influence, float64, shape ``(N,)``."""
+        return self.frame["self_influence"].to_numpy(np.float64)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Sequence ids, shape ``(N,)``."""
+        return self.frame["id"].to_numpy()
+
+    @property
+    def label_columns(self) -> list[str]:
+        """The label columns carried from the input (``family``, ``cluster`` ...)."""
+        return [c for c in self.frame.columns if c not in SCORE_COLUMNS]
+
+    @staticmethod
+    def exists(run_dir: str | Path) -> bool:
+        """Whether ``run_dir`` holds a manifest and at least one score shard."""
+        return (Path(run_dir) / MANIFEST_NAME).exists() and bool(shard_paths(run_dir))
+
+    @classmethod
+    def load(
+        cls,
+        run_dir: str | Path,
+        *,
+        embeddings: bool = True,
+        columns: Sequence[str] | None = None,
+    ) -> ScoreTable:
+        """Read every score shard of a run.
+
+        Args:
+            run_dir: the run directory.
+            embeddings: also read the embedding column (skip it to select from
+                millions of scores with little memory).
+            columns: read only these score/label columns (``index``, ``id`` and
+                ``self_influence`` are always read).
+        """
+        run_dir = Path(run_dir)
+        manifest = read_manifest(run_dir)
+        paths = shard_paths(run_dir)
+        if not paths:
+            raise RunDirectoryError(
+                f"{run_dir}: no score shards in {SCORES_DIR}/ (run `biocoreset score`)"
+            )
+        schema = pq.read_schema(paths[0])
+        wanted = [n for n in schema.names if n != EMBEDDING_COLUMN]
+        if columns is not None:
+            unknown = sorted(set(columns) - set(schema.names))
+            if unknown:
+                raise ValueError(f"unknown score columns {unknown}; available: {schema.names}")
+            wanted = [n for n in wanted if n in {"index", "id", "self_influence", *columns}]
+        read_embeddings = embeddings and EMBEDDING_COLUMN in schema.names
+        table = pq.ParquetDataset(paths).read(
+            columns=wanted + ([EMBEDDING_COLUMN] if read_embeddings else [])
+        )
+        order = np.argsort(table.column("index").to_numpy(), kind="stable")
+        table = table.take(pa.array(order))
+        matrix = _embedding_matrix(table.column(EMBEDDING_COLUMN)) if read_embeddings else None
+        frame = table.select(wanted).to_pandas()
+        return cls(frame, matrix, manifest, run_dir)
+
+    def save(self, run_dir: str | Path, *, rows_per_shard: int = 1_000_000) -> Path:
+        """Write this table as a run directory (manifest and score shards)."""
+        run_dir = Path(run_dir)
+        scores_dir = run_dir / SCORES_DIR
+        scores_dir.mkdir(parents=True, exist_ok=True)
+        for stale in shard_paths(run_dir):
+            stale.unlink()
+        for part, start in enumerate(range(0, max(len(self), 1), rows_per_shard)):
+            stop = start + rows_per_shard
+            chunk = None if self.embeddings is None else self.embeddings[start:stop]
+            write_shard(scores_dir / SHARD_PATTERN.format(part), self.frame.iloc[start:stop], chunk)
+        write_json(run_dir / MANIFEST_NAME, self.manifest)
+        self.run_dir = run_dir
+        return run_dir
