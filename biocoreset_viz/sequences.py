@@ -153,8 +153,9 @@ def _open_lines(path: Path) -> Iterator[_Line]:
         raise InputError("is a directory, not a sequence file", path=path)
     with open(path, "rb") as probe:
         head = probe.read(2)
+    opener = gzip.open if head == b"\x1f\x8b" else open
     try:
-        raw = gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")
+        raw = opener(path, "rb")  # noqa: SIM115 (closed by the with below; open errors reported)
     except OSError as error:  # permissions and the like
         raise InputError(f"cannot open: {error.strerror or error}", path=path) from error
     decoder = codecs.getincrementaldecoder("utf-8")()
