@@ -1,0 +1,42 @@
+"""Install metadata: environment.yml agrees with pyproject.toml; bundled data ships."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _normalised(requirements: list[str]) -> dict[str, str]:
+    parsed = (Requirement(r) for r in requirements)
+    return {r.name.lower().replace("_", "-"): str(r.specifier) for r in parsed}
+
+
+def _environment_pip_requirements() -> list[str]:
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_sections = [d["pip"] for d in environment["dependencies"] if isinstance(d, dict)]
+    assert len(pip_sections) == 1, "environment.yml needs exactly one pip: section"
+    return [r for r in pip_sections[0] if not r.startswith("-e")]
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + [
+        r for extra in project["optional-dependencies"].values() for r in extra
+    ]
+    assert _normalised(_environment_pip_requirements()) == _normalised(declared)
+
+
+def test_environment_yml_pins_python_311():
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in environment["dependencies"]
+
+
+def test_environment_yml_installs_the_project():
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip_section
