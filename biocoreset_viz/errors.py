@@ -51,3 +51,7 @@ class ModelNotFoundError(BiocoresetError, FileNotFoundError):
 
 class RunDirectoryError(BiocoresetError):
     """A run directory is missing, incomplete, or belongs to a different analysis."""
+
+
+class ConfigError(BiocoresetError, ValueError):
+    """An invalid setting (a parameter out of range, an unknown name)."""

@@ -1,0 +1,1209 @@
+"""Self-influence under a diagonal Fisher (design §2), with embeddings, in one pass.
+
+For a sequence x_i with per-sequence loss l(x_i) and target parameters theta_T:
+
+* per-sample gradient   g_i = d l(x_i) / d theta_T
+* subset Fisher         F   = (1/M) sum_{m in S} g_m * g_m     (diagonal, S random, |S| = M)
+* self-influence        s_i = sum_j g_ij^2 / (F_j + lambda)    (>= 0, larger = more influential)
+
+The published code stores the influence with the opposite sign (its score is
+``-s_i``, an influence-function "self-influence" that is more negative for more
+influential samples): ``s_ours = -s_published``, and ranking by ``s_ours``
+descending equals ranking the published score ascending.
+
+Stages are verbs: :func:`finetune` (optional MLM fine-tune on S), :func:`fit_fisher`
+and :func:`score`; :func:`score_run` chains them with a resumable run directory.
+Per-sample gradients never loop over samples in Python: the default target
+``lm_head.dense.weight`` uses the closed form ``G_i = delta_i^T h_i`` (delta the
+gradient at the dense layer's output, h its input); any other target uses
+``torch.func.vmap(grad(...))`` over a forward without data-dependent branches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import math
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from biocoreset_viz import __version__
+from biocoreset_viz.errors import ConfigError, InputError, RunDirectoryError
+from biocoreset_viz.forward import (
+    encoder_features,
+    is_esm2,
+    lm_logits,
+    max_positions,
+    mean_pool,
+)
+from biocoreset_viz.models import alphabet_molecule, encode_batch, token_budget_batches
+from biocoreset_viz.runs import (
+    MANIFEST_NAME,
+    SCORES_DIR,
+    SHARD_PATTERN,
+    ScoreTable,
+    atomic_write_bytes,
+    read_json,
+    shard_paths,
+    write_json,
+    write_shard,
+)
+from biocoreset_viz.sequences import SequenceSet
+
+TARGET_PRESETS = {
+    "lm_head.dense.weight": "the D x D dense layer inside the LM head (the published choice)",
+    "lm_head": "every LM-head parameter, including the output projection tied to the "
+    "token embedding (a tied parameter's gradient is its full gradient)",
+    "last_block": "every parameter of the last transformer layer",
+    "all": "every parameter on the loss path (the contact head is excluded)",
+}
+CLOSED_FORM_TARGETS = frozenset({"lm_head.dense.weight", "lm_head.dense.bias"})
+# Default longest sequence (residues) for models without a positional limit (ESM-2
+# was trained on 1,024-token crops: 1,022 residues plus BOS and EOS).
+DEFAULT_MAX_RESIDUES = 1022
+FISHER_NAME = "fisher.pt"
+FISHER_SUBSET_NAME = "fisher_subset.txt"
+FINETUNED_NAME = "finetuned_model.pt"
+# Bytes of per-sample gradients held at once by the torch.func path.
+_PER_SAMPLE_GRADIENT_BYTES = 1 << 30
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass
+class InfluenceConfig:
+    """How self-influence is computed; validated on creation.
+
+    Every field's ``help`` metadata documents it (``InfluenceConfig.help()`` prints them).
+    """
+
+    target: str | list[str] = field(
+        default="lm_head.dense.weight",
+        metadata=_help(
+            "target parameters theta_T: 'lm_head.dense.weight' (default), 'lm_head', "
+            "'last_block', 'all', a parameter name, a list of names, or a regular "
+            "expression matched against full parameter names"
+        ),
+    )
+    loss: Literal["reconstruction", "mlm"] = field(
+        default="reconstruction",
+        metadata=_help(
+            "'reconstruction': unmasked cross-entropy of the logits against the input "
+            "tokens, averaged over the sequence's non-padding tokens (BOS and EOS "
+            "included); 'mlm': BERT-style masking averaged over mlm_draws seeded draws"
+        ),
+    )
+    mlm_draws: int = field(default=4, metadata=_help("mask draws m per sequence for loss='mlm'"))
+    mask_prob: float = field(
+        default=0.15, metadata=_help("fraction of residues masked per draw (loss='mlm')")
+    )
+    reference_padding: bool = field(
+        default=False,
+        metadata=_help(
+            "reproduce the published code's loss: pad every sequence to reference_window "
+            "tokens and average the cross-entropy over the whole window, padding "
+            "included (scores then depend on padding; for comparison runs only)"
+        ),
+    )
+    reference_window: int = field(
+        default=1024, metadata=_help("window length of reference_padding, in tokens")
+    )
+    damping: float = field(
+        default=1e-8,
+        metadata=_help(
+            "damping lambda added to the Fisher (absolute, or a factor, see damping_mode)"
+        ),
+    )
+    damping_mode: Literal["absolute", "relative"] = field(
+        default="absolute",
+        metadata=_help("'absolute': lambda = damping; 'relative': lambda = damping * mean(F)"),
+    )
+    max_length: int | None = field(
+        default=None,
+        metadata=_help(
+            "longest sequence scored, in residues; None = the model's limit (1,022 "
+            "residues for ESM-2 and for RNA-FM's 1,024 positions)"
+        ),
+    )
+    truncation: Literal["head", "error"] = field(
+        default="head",
+        metadata=_help(
+            "longer sequences: 'head' keeps the first max_length residues (flagged "
+            "'truncated' and counted in the manifest); 'error' stops with the record named"
+        ),
+    )
+    max_tokens: int = field(
+        default=8192, metadata=_help("token budget per batch, padding included")
+    )
+    dtype: Literal["float32", "float64", "bfloat16"] = field(
+        default="float32", metadata=_help("dtype of the model while scoring")
+    )
+    device: str = field(
+        default="auto", metadata=_help("'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1' ...")
+    )
+    seed: int = field(
+        default=0, metadata=_help("seed of the Fisher subset, the fine-tune and the MLM masks")
+    )
+    fisher_subset: int | float = field(
+        default=0.1,
+        metadata=_help(
+            "Fisher subset S: a fraction of the pool (float in (0, 1]) or a count (int >= 1)"
+        ),
+    )
+    shard_size: int = field(
+        default=4096,
+        metadata=_help("sequences per Parquet shard: the unit of work redone after a crash"),
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.target, (list, tuple)):
+            if not self.target or not all(isinstance(t, str) and t for t in self.target):
+                raise ConfigError("target: a list of target names must be non-empty strings")
+            self.target = list(self.target)
+        elif not isinstance(self.target, str) or not self.target:
+            raise ConfigError(f"target must be a non-empty string or list, got {self.target!r}")
+        if self.loss not in ("reconstruction", "mlm"):
+            raise ConfigError(f"loss must be 'reconstruction' or 'mlm', got {self.loss!r}")
+        if not isinstance(self.mlm_draws, int) or self.mlm_draws < 1:
+            raise ConfigError(f"mlm_draws must be an integer >= 1, got {self.mlm_draws!r}")
+        if not 0 < self.mask_prob < 1:
+            raise ConfigError(f"mask_prob must be in (0, 1), got {self.mask_prob!r}")
+        if self.reference_padding and self.loss != "reconstruction":
+            raise ConfigError("reference_padding applies to loss='reconstruction' only")
+        if not isinstance(self.reference_window, int) or self.reference_window < 3:
+            raise ConfigError(
+                f"reference_window must be an integer >= 3, got {self.reference_window!r}"
+            )
+        if not (math.isfinite(self.damping) and self.damping >= 0):
+            raise ConfigError(f"damping must be finite and >= 0, got {self.damping!r}")
+        if self.damping_mode not in ("absolute", "relative"):
+            raise ConfigError(
+                f"damping_mode must be 'absolute' or 'relative', got {self.damping_mode!r}"
+            )
+        if self.max_length is not None and (
+            not isinstance(self.max_length, int) or self.max_length < 1
+        ):
+            raise ConfigError(
+                f"max_length must be None or an integer >= 1, got {self.max_length!r}"
+            )
+        if self.truncation not in ("head", "error"):
+            raise ConfigError(f"truncation must be 'head' or 'error', got {self.truncation!r}")
+        if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be an integer >= 1, got {self.max_tokens!r}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        if not isinstance(self.device, str) or not re.fullmatch(
+            r"auto|cpu|cuda(:\d+)?|mps", self.device
+        ):
+            raise ConfigError(
+                f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}"
+            )
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
+        subset = self.fisher_subset
+        valid_fraction = isinstance(subset, float) and 0 < subset <= 1
+        valid_count = isinstance(subset, int) and not isinstance(subset, bool) and subset >= 1
+        if not (valid_fraction or valid_count):
+            raise ConfigError(
+                f"fisher_subset must be a fraction in (0, 1] or a count >= 1, got {subset!r}"
+            )
+        if not isinstance(self.shard_size, int) or self.shard_size < 1:
+            raise ConfigError(f"shard_size must be an integer >= 1, got {self.shard_size!r}")
+
+    @classmethod
+    def help(cls) -> str:
+        """Every field with its default and documentation."""
+        return "\n".join(
+            f"{f.name} (default {f.default!r}): {f.metadata['help']}"
+            for f in dataclasses.fields(cls)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> InfluenceConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def score_key(self) -> dict[str, Any]:
+        """The fields that change the scores or the shard layout (not device or batching)."""
+        values = self.to_dict()
+        for irrelevant in ("device", "max_tokens"):
+            values.pop(irrelevant)
+        return values
+
+
+# ---------------------------------------------------------------------------- targets
+
+
+def _parameter_aliases(model: nn.Module) -> dict[str, str]:
+    """Every parameter name, tied aliases included, mapped to its canonical name."""
+    canonical_by_id = {id(p): name for name, p in model.named_parameters()}
+    return {
+        name: canonical_by_id[id(p)]
+        for name, p in model.named_parameters(remove_duplicate=False)
+        if p.requires_grad
+    }
+
+
+def _loss_path(names: Sequence[str]) -> list[str]:
+    return [n for n in names if not n.startswith("contact_head.")]
+
+
+def _describe_names(names: Sequence[str]) -> str:
+    """Compact listing: per-layer names collapsed to ``layers.<i>.…`` with the index range."""
+    layer_indices: set[int] = set()
+    shown: list[str] = []
+    for name in names:
+        match = re.match(r"layers\.(\d+)\.(.*)", name)
+        if match:
+            layer_indices.add(int(match.group(1)))
+            generic = f"layers.<i>.{match.group(2)}"
+            if generic not in shown:
+                shown.append(generic)
+        elif name not in shown:
+            shown.append(name)
+    text = ", ".join(shown)
+    if layer_indices:
+        text += f" (i = {min(layer_indices)}..{max(layer_indices)})"
+    return text
+
+
+def resolve_targets(model: nn.Module, target: str | Sequence[str]) -> list[str]:
+    """Canonical parameter names selected by a target specification, in model order.
+
+    Raises:
+        ValueError: the specification matches no parameter; the message lists the
+            presets and the available names.
+    """
+    aliases = _parameter_aliases(model)
+    canonical_order = [name for name, _ in model.named_parameters()]
+    available = _loss_path(list(aliases))
+
+    def unknown(spec: str) -> ConfigError:
+        return ConfigError(
+            f"unknown target {spec!r}: matches no parameter. Presets: "
+            f"{', '.join(TARGET_PRESETS)}. Parameters: {_describe_names(available)}"
+        )
+
+    selected: set[str] = set()
+    specs = [target] if isinstance(target, str) else list(target)
+    for spec in specs:
+        if spec == "lm_head":
+            matched = [n for n in available if n.startswith("lm_head.")]
+        elif spec == "last_block":
+            last = len(model.layers) - 1
+            matched = [n for n in available if n.startswith(f"layers.{last}.")]
+        elif spec == "all":
+            matched = available
+        elif spec in aliases:
+            matched = [spec]
+        elif isinstance(target, str):
+            try:
+                pattern = re.compile(spec)
+            except re.error as error:
+                raise unknown(spec) from error
+            matched = [n for n in available if pattern.fullmatch(n)]
+        else:
+            matched = []
+        if not matched:
+            raise unknown(spec)
+        selected.update(aliases[n] for n in matched)
+    return [n for n in canonical_order if n in selected]
+
+
+# ---------------------------------------------------------------------------- batches
+
+
+def _stable_seed(*parts: object) -> int:
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def mlm_mask_draws(
+    tokens: torch.Tensor,
+    ids: Sequence[str],
+    alphabet,
+    *,
+    draws: int,
+    mask_prob: float,
+    seed: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded BERT-style mask draws, reproducible per sequence.
+
+    Each sequence's draws come from a generator seeded by ``(seed, id)`` and are
+    drawn over its own tokens only, so they do not depend on batch composition or
+    padding. Masking is :func:`biocoreset_viz.train.mask_tokens` (BERT's 80/10/10,
+    at least one residue per draw).
+
+    Args:
+        tokens: ``(B, T)`` unmasked tokens.
+        ids: the B sequence ids.
+
+    Returns:
+        ``inputs`` ``(B, m, T)`` masked tokens and ``selected`` ``(B, m, T)`` bool.
+    """
+    from biocoreset_viz.train import IGNORE_INDEX, MaskingConfig, mask_tokens
+
+    masking = MaskingConfig(mask_prob=mask_prob)
+    real_lengths = tokens.ne(alphabet.padding_idx).sum(1).tolist()
+    inputs = tokens.unsqueeze(1).repeat(1, draws, 1)  # (B, m, T)
+    selected = torch.zeros(inputs.shape, dtype=torch.bool)
+    for row, (sequence_id, length) in enumerate(zip(ids, real_lengths, strict=True)):
+        generator = torch.Generator().manual_seed(_stable_seed(seed, sequence_id))
+        own = tokens[row, :length].expand(draws, length)  # (m, L)
+        masked, targets = mask_tokens(own, alphabet, generator, masking)
+        inputs[row, :, :length] = masked
+        selected[row, :, :length] = targets.ne(IGNORE_INDEX)
+    return inputs, selected
+
+
+@dataclass
+class LossBatch:
+    """One batch in the unified loss form ``l_i = sum_{d,t} w[i,d,t] * CE(x[i,d], y[i,d])_t``.
+
+    Attributes:
+        tokens: ``(B, T)`` unmasked tokens (embeddings are pooled from these).
+        inputs: ``(B, m, T)`` model inputs (masked for MLM; ``m = 1`` otherwise).
+        weights: ``(B, m, T)`` per-position loss weights; each sequence's sum is 1.
+        residue_mask: ``(B, T)`` residue positions (BOS, EOS, padding excluded).
+    """
+
+    tokens: torch.Tensor
+    inputs: torch.Tensor
+    weights: torch.Tensor
+    residue_mask: torch.Tensor
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> LossBatch:
+        return LossBatch(
+            self.tokens.to(device),
+            self.inputs.to(device),
+            self.weights.to(device=device, dtype=dtype),
+            self.residue_mask.to(device),
+        )
+
+
+def make_loss_batch(
+    alphabet, sequences: Sequence[str], ids: Sequence[str], config: InfluenceConfig, max_length: int
+) -> LossBatch:
+    """Tokenise and build the loss inputs and weights of ``config.loss``."""
+    tokens = encode_batch(alphabet, sequences, max_length=max_length)  # (B, T)
+    if config.reference_padding:
+        window = config.reference_window
+        padded = torch.full((len(sequences), window), alphabet.padding_idx, dtype=torch.long)
+        padded[:, : tokens.shape[1]] = tokens
+        tokens = padded
+    not_pad = tokens.ne(alphabet.padding_idx)
+    residue_mask = not_pad & tokens.ne(alphabet.cls_idx) & tokens.ne(alphabet.eos_idx)
+    if config.loss == "mlm":
+        inputs, selected = mlm_mask_draws(
+            tokens,
+            ids,
+            alphabet,
+            draws=config.mlm_draws,
+            mask_prob=config.mask_prob,
+            seed=config.seed,
+        )
+        weights = selected.double()
+        weights /= weights.sum(-1, keepdim=True) * config.mlm_draws
+    else:
+        inputs = tokens.unsqueeze(1)  # (B, 1, T)
+        counted = torch.ones_like(tokens, dtype=torch.bool) if config.reference_padding else not_pad
+        weights = counted.double().unsqueeze(1)
+        weights /= weights.sum(-1, keepdim=True)
+    return LossBatch(tokens, inputs, weights, residue_mask)
+
+
+def _weighted_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor):
+    """``sum_t w_t * CE_t`` over the last axis: logits ``(..., T, V)`` -> ``(...)``."""
+    ce = F.cross_entropy(
+        logits.flatten(0, -2).float() if logits.dtype == torch.bfloat16 else logits.flatten(0, -2),
+        targets.flatten(),
+        reduction="none",
+    ).view(targets.shape)
+    return (ce.to(weights.dtype) * weights).sum(-1)
+
+
+# ---------------------------------------------------------------------------- per-sample gradients
+
+
+@dataclass
+class PerSampleResult:
+    """Per-sample gradients, losses and embeddings of one batch."""
+
+    gradients: dict[str, torch.Tensor]  # name -> (B, *shape)
+    losses: torch.Tensor  # (B,)
+    embeddings: torch.Tensor  # (B, D)
+
+
+def _closed_form(model: nn.Module, batch: LossBatch, targets: Sequence[str]) -> PerSampleResult:
+    """Gradients of the LM head's dense layer from ``delta^T h`` (no per-sample loop)."""
+    b, m, t = batch.inputs.shape
+    dense = model.lm_head.dense
+    with torch.no_grad():
+        features = encoder_features(
+            model, batch.inputs.view(b * m, t), attention="sdpa"
+        )  # (B*m, T, D)
+        pre_activation = dense(features)  # (B*m, T, D)
+        if m == 1:
+            embeddings = mean_pool(features, batch.residue_mask)
+        else:
+            unmasked = encoder_features(model, batch.tokens, attention="sdpa")  # (B, T, D)
+            embeddings = mean_pool(unmasked, batch.residue_mask)
+    z = pre_activation.detach().requires_grad_(True)
+    head = model.lm_head
+    hidden = head.layer_norm(F.gelu(z))
+    logits = F.linear(hidden, head.weight) + head.bias  # (B*m, T, V)
+    targets_tokens = batch.tokens.unsqueeze(1).expand(b, m, t).reshape(b * m, t)
+    losses = _weighted_cross_entropy(logits, targets_tokens, batch.weights.view(b * m, t))
+    losses = losses.view(b, m).sum(1)  # (B,)
+    (delta,) = torch.autograd.grad(losses.sum(), z)  # (B*m, T, D), per sequence: d l_i / d z_i
+    delta = delta.view(b, m * t, -1)
+    gradients = {}
+    if "lm_head.dense.weight" in targets:
+        gradients["lm_head.dense.weight"] = delta.transpose(1, 2) @ features.view(
+            b, m * t, -1
+        )  # (B, D, D)
+    if "lm_head.dense.bias" in targets:
+        gradients["lm_head.dense.bias"] = delta.sum(1)  # (B, D)
+    return PerSampleResult(gradients, losses.detach(), embeddings)
+
+
+class _LogitsModule(nn.Module):
+    """Wraps a model so ``torch.func.functional_call`` runs our branch-free forward."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return lm_logits(self.model, encoder_features(self.model, tokens, attention="math"))
+
+
+def _functional(model: nn.Module, batch: LossBatch, targets: Sequence[str]) -> PerSampleResult:
+    """Per-sample gradients of any parameters with ``torch.func.vmap(grad_and_value)``."""
+    wrapper = _LogitsModule(model)
+    frozen = {f"model.{n}": p.detach() for n, p in model.named_parameters()}
+    target_params = {f"model.{n}": frozen.pop(f"model.{n}") for n in targets}
+
+    def loss_of_one(params, inputs, tokens, weights):  # inputs (m, T), tokens (T,), weights (m, T)
+        logits = torch.func.functional_call(wrapper, {**frozen, **params}, (inputs,))  # (m, T, V)
+        return _weighted_cross_entropy(logits, tokens.expand_as(inputs), weights).sum()
+
+    per_sample = torch.func.vmap(torch.func.grad_and_value(loss_of_one), in_dims=(None, 0, 0, 0))
+    gradients, losses = per_sample(target_params, batch.inputs, batch.tokens, batch.weights)
+    with torch.no_grad():
+        features = encoder_features(model, batch.tokens, attention="sdpa")
+        embeddings = mean_pool(features, batch.residue_mask)
+    return PerSampleResult(
+        {n.removeprefix("model."): g for n, g in gradients.items()}, losses.detach(), embeddings
+    )
+
+
+def per_sample_gradients(
+    model: nn.Module, batch: LossBatch, targets: Sequence[str]
+) -> PerSampleResult:
+    """Per-sample gradients of ``targets`` for one batch (closed form where possible)."""
+    if set(targets) <= CLOSED_FORM_TARGETS:
+        return _closed_form(model, batch, targets)
+    return _functional(model, batch, targets)
+
+
+# ---------------------------------------------------------------------------- Fisher
+
+
+@dataclass
+class DiagonalFisher:
+    """Diagonal empirical Fisher ``F = mean(g * g)`` over a subset, per target parameter.
+
+    Attributes:
+        values: parameter name -> float64 tensor of the parameter's shape.
+        n_sequences: M, the subset size it was averaged over.
+        metadata: config, model fingerprint, subset seed and size.
+    """
+
+    values: dict[str, torch.Tensor]
+    n_sequences: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    FORMAT = "biocoreset_viz-diagonal-fisher"
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.values)
+
+    def damping_value(self, damping: float, mode: str) -> float:
+        """Lambda: ``damping`` itself, or ``damping * mean(F)`` for ``mode='relative'``."""
+        if mode == "absolute":
+            return float(damping)
+        total = sum(float(v.sum()) for v in self.values.values())
+        count = sum(v.numel() for v in self.values.values())
+        return float(damping) * total / count
+
+    def inverse_weights(self, damping: float, mode: str) -> dict[str, torch.Tensor]:
+        """``1 / (F + lambda)`` per parameter (float64); infinite lambda-free zeros are refused."""
+        lam = self.damping_value(damping, mode)
+        if lam == 0 and any(bool((v == 0).any()) for v in self.values.values()):
+            raise ConfigError("damping is 0 but the Fisher has zero entries: use damping > 0")
+        return {name: 1.0 / (value + lam) for name, value in self.values.items()}
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for name, value in self.values.items():
+            digest.update(name.encode())
+            digest.update(value.contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def save(self, path: str | Path) -> Path:
+        buffer = io.BytesIO()
+        torch.save(
+            {
+                "format": self.FORMAT,
+                "values": self.values,
+                "n_sequences": self.n_sequences,
+                "metadata": self.metadata,
+            },
+            buffer,
+        )
+        return atomic_write_bytes(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> DiagonalFisher:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format") != cls.FORMAT:
+            raise RunDirectoryError(f"{path}: not a Fisher file written by biocoreset_viz")
+        return cls(payload["values"], payload["n_sequences"], payload["metadata"])
+
+    @staticmethod
+    def exists(path: str | Path) -> bool:
+        return Path(path).is_file()
+
+
+def fisher_subset_indices(n_pool: int, subset: int | float, seed: int) -> np.ndarray:
+    """Sorted indices of the seeded random Fisher subset S of a pool of ``n_pool``."""
+    size = round(subset * n_pool) if isinstance(subset, float) else int(subset)
+    size = max(1, min(size, n_pool))
+    return np.sort(np.random.default_rng(seed).choice(n_pool, size=size, replace=False))
+
+
+# ---------------------------------------------------------------------------- shared helpers
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def model_alphabet(model: nn.Module, alphabet=None):
+    """The model's alphabet: the one given, else ``model.alphabet`` (set by ``load_model``)."""
+    alphabet = alphabet if alphabet is not None else getattr(model, "alphabet", None)
+    if alphabet is None:
+        raise ValueError("the model carries no alphabet: pass alphabet= (load_model attaches it)")
+    return alphabet
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """SHA-256 of the model's parameters and buffers (names, dtypes and bytes)."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(
+            tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+        )
+    return digest.hexdigest()
+
+
+def input_fingerprint(sequences: SequenceSet) -> str:
+    digest = hashlib.sha256()
+    for name, sequence in zip(sequences.ids, sequences.sequences, strict=True):
+        digest.update(name.encode())
+        digest.update(b"\x1f")
+        digest.update(sequence.encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def effective_max_length(model: nn.Module, config: InfluenceConfig) -> int:
+    """Residues kept per sequence: ``config.max_length`` or the model's limit."""
+    limit = max_positions(model)
+    model_limit = DEFAULT_MAX_RESIDUES if limit is None else limit - 2
+    if config.reference_padding:
+        model_limit = min(model_limit, config.reference_window - 2)
+    if config.max_length is None:
+        return model_limit
+    if config.max_length > model_limit:
+        raise ConfigError(
+            f"max_length {config.max_length} exceeds the model's limit of {model_limit} residues"
+        )
+    return config.max_length
+
+
+def check_molecule(alphabet, sequences: SequenceSet) -> None:
+    """Refuse RNA input for a protein model and the reverse."""
+    model_molecule = alphabet_molecule(alphabet)
+    if sequences.molecule != model_molecule:
+        raise InputError(
+            f"the model is a {model_molecule} model but the input is {sequences.molecule}: "
+            f"use a {sequences.molecule} model",
+            path=sequences.source,
+        )
+
+
+def _check_not_empty(sequences: SequenceSet) -> None:
+    if len(sequences) == 0:
+        raise InputError("no sequences to score", path=sequences.source)
+
+
+def _prepare_model(model: nn.Module, config: InfluenceConfig) -> tuple[torch.device, torch.dtype]:
+    device = resolve_device(config.device)
+    dtype = DTYPES[config.dtype]
+    model.to(device=device, dtype=dtype).eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    return device, dtype
+
+
+def _batches(
+    model: nn.Module,
+    alphabet,
+    sequences: SequenceSet,
+    indices: np.ndarray,
+    config: InfluenceConfig,
+    targets: Sequence[str],
+    max_length: int,
+) -> Iterator[tuple[np.ndarray, LossBatch]]:
+    """Length-sorted token-budget batches of the sequences at ``indices``."""
+    kept = np.minimum(sequences.lengths[indices], max_length)
+    if config.reference_padding:
+        kept = np.full_like(kept, config.reference_window - 2)
+    max_batch = None
+    if not set(targets) <= CLOSED_FORM_TARGETS:
+        parameters = dict(model.named_parameters())
+        count = sum(parameters[n].numel() for n in targets)
+        per_sample = count * torch.finfo(DTYPES[config.dtype]).bits // 8
+        max_batch = max(1, _PER_SAMPLE_GRADIENT_BYTES // per_sample)
+    # MLM feeds m masked copies of every sequence: the budget counts them all.
+    draws = config.mlm_draws if config.loss == "mlm" else 1
+    budget = max(1, config.max_tokens // draws)
+    for group in token_budget_batches(kept, budget, max_batch_size=max_batch):
+        chosen = indices[group]
+        batch = make_loss_batch(
+            alphabet,
+            [sequences.sequences[i] for i in chosen],
+            [sequences.ids[i] for i in chosen],
+            config,
+            max_length,
+        )
+        yield chosen, batch
+
+
+def _check_truncation(sequences: SequenceSet, config: InfluenceConfig, max_length: int) -> None:
+    if config.truncation != "error":
+        return
+    too_long = np.flatnonzero(sequences.lengths > max_length)
+    if len(too_long):
+        first = int(too_long[0])
+        raise InputError(
+            f"{len(too_long)} sequences exceed max_length {max_length} residues "
+            f"(this one has {sequences.lengths[first]}); use truncation='head' to keep their start",
+            path=sequences.source,
+            record=sequences.ids[first],
+        )
+
+
+# ---------------------------------------------------------------------------- stages
+
+
+def finetune(
+    model: nn.Module,
+    sequences: SequenceSet,
+    *,
+    alphabet=None,
+    epochs: int = 1,
+    learning_rate: float = 1e-4,
+    max_tokens: int = 8192,
+    max_length: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> list[dict]:
+    """Short MLM fine-tune on the Fisher subset, so the model sits near a stationary point of it.
+
+    Trains ``model`` in place with :func:`biocoreset_viz.train.train_mlm` (BERT
+    masking, AdamW, warmup and cosine decay) and returns its loss log, one dict
+    per optimiser step (``step``, ``epoch``, ``tokens_seen``, ``loss``, ``lr``).
+    ``epochs=0`` does nothing.
+    """
+    from biocoreset_viz.train import DEFAULT_MAX_LENGTH, train_mlm
+
+    alphabet = model_alphabet(model, alphabet)
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}")
+    if epochs == 0:
+        return []
+    check_molecule(alphabet, sequences)
+    return train_mlm(
+        model,
+        alphabet,
+        sequences,
+        epochs=epochs,
+        lr=learning_rate,
+        max_tokens=max_tokens,
+        max_length=max_length or DEFAULT_MAX_LENGTH,
+        seed=seed,
+        device=resolve_device(device),
+        progress=progress,
+    )
+
+
+def fit_fisher(
+    model: nn.Module,
+    sequences: SequenceSet,
+    config: InfluenceConfig,
+    *,
+    alphabet=None,
+    subset: np.ndarray | None = None,
+    progress: bool = True,
+) -> DiagonalFisher:
+    """Diagonal empirical Fisher of the target parameters on a random subset.
+
+    Args:
+        model: the (optionally fine-tuned) model.
+        sequences: the pool; the subset S is drawn from it.
+        config: target, loss, seed, Fisher subset size ...
+        subset: explicit subset indices (default: :func:`fisher_subset_indices`).
+    """
+    alphabet = model_alphabet(model, alphabet)
+    _check_not_empty(sequences)
+    check_molecule(alphabet, sequences)
+    targets = resolve_targets(model, config.target)
+    max_length = effective_max_length(model, config)
+    _check_truncation(sequences, config, max_length)
+    if subset is None:
+        subset = fisher_subset_indices(len(sequences), config.fisher_subset, config.seed)
+    subset = np.asarray(subset, dtype=np.int64)
+    device, _ = _prepare_model(model, config)
+    sums = {
+        n: torch.zeros(p.shape, dtype=torch.float64, device=device)
+        for n, p in model.named_parameters()
+        if n in targets
+    }
+    bar = tqdm(
+        total=len(subset), unit="seq", desc="Fisher", disable=not progress, dynamic_ncols=True
+    )
+    for chosen, batch in _batches(model, alphabet, sequences, subset, config, targets, max_length):
+        result = per_sample_gradients(model, batch.to(device, DTYPES[config.dtype]), targets)
+        for name, gradient in result.gradients.items():
+            sums[name] += gradient.double().square().sum(0)
+        bar.update(len(chosen))
+    bar.close()
+    values = {n: (s / len(subset)).cpu() for n, s in sums.items()}
+    metadata = {
+        "config": config.to_dict(),
+        "targets": targets,
+        "model_sha256": model_fingerprint(model),
+        "subset_size": len(subset),
+        "subset_seed": config.seed,
+        "subset_ids": [sequences.ids[i] for i in subset],
+    }
+    return DiagonalFisher(values, len(subset), metadata)
+
+
+def _score_chunk(
+    model: nn.Module,
+    alphabet,
+    sequences: SequenceSet,
+    indices: np.ndarray,
+    config: InfluenceConfig,
+    targets: Sequence[str],
+    weights: dict[str, torch.Tensor],
+    max_length: int,
+    device: torch.device,
+    on_batch: Callable[[int], None],
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Scores and embeddings of the sequences at ``indices`` (a shard), in ``indices`` order."""
+    dtype = DTYPES[config.dtype]
+    influence = np.empty(len(indices), dtype=np.float64)
+    losses = np.empty(len(indices), dtype=np.float64)
+    embeddings = None
+    position = {int(i): p for p, i in enumerate(indices)}
+    for chosen, batch in _batches(model, alphabet, sequences, indices, config, targets, max_length):
+        result = per_sample_gradients(model, batch.to(device, dtype), targets)
+        total = torch.zeros(len(chosen), dtype=torch.float64, device=device)
+        for name, gradient in result.gradients.items():
+            flat = gradient.reshape(len(chosen), -1)  # (B, P)
+            total += flat.square().to(torch.float64) @ weights[name].reshape(-1)
+        rows = [position[int(i)] for i in chosen]
+        influence[rows] = total.cpu().numpy()
+        losses[rows] = result.losses.double().cpu().numpy()
+        pooled = result.embeddings.float().cpu().numpy().astype(np.float16)
+        if embeddings is None:
+            embeddings = np.empty((len(indices), pooled.shape[1]), dtype=np.float16)
+        embeddings[rows] = pooled
+        on_batch(len(chosen))
+    lengths = sequences.lengths[indices]
+    frame = pd.DataFrame(
+        {
+            "index": indices.astype(np.int64),
+            "id": [sequences.ids[i] for i in indices],
+            "length": lengths.astype(np.int64),
+            "truncated": lengths > max_length,
+            "loss": losses,
+            "self_influence": influence,
+        }
+    )
+    if sequences.labels is not None:
+        labels = sequences.labels.iloc[indices].reset_index(drop=True)
+        frame = pd.concat([frame, labels], axis=1)
+    return frame, embeddings
+
+
+def _ensure_writable(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise RunDirectoryError(
+            f"{run_dir}: cannot write the run directory ({error.strerror or error})"
+        ) from error
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def score(
+    model: nn.Module,
+    fisher: DiagonalFisher,
+    sequences: SequenceSet,
+    config: InfluenceConfig,
+    run_dir: str | Path,
+    *,
+    alphabet=None,
+    model_name: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    extra_manifest: dict[str, Any] | None = None,
+) -> ScoreTable:
+    """Score every sequence: loss, self-influence and an embedding, written as Parquet shards.
+
+    Resumable: shards already in ``run_dir/scores`` are kept and only missing ones
+    are computed, so a killed run continues where it stopped with no row missing
+    or duplicated. A run directory made with another model, Fisher, input or
+    score-relevant config is refused unless ``overwrite=True`` (which deletes its
+    scores).
+
+    Args:
+        model: the model the Fisher was fitted with.
+        fisher: from :func:`fit_fisher`.
+        sequences: the pool to score.
+        config: must match the Fisher's target.
+        run_dir: the run directory (created when absent).
+        alphabet: defaults to ``model.alphabet``.
+        model_name: how the model was named or found, for the manifest.
+        overwrite: start over in a run directory made with other settings.
+        progress: show a progress bar with sequences/s and ETA.
+        extra_manifest: more manifest entries (fine-tune settings ...).
+
+    Returns:
+        The complete :class:`~biocoreset_viz.runs.ScoreTable`.
+    """
+    alphabet = model_alphabet(model, alphabet)
+    _check_not_empty(sequences)
+    check_molecule(alphabet, sequences)
+    targets = resolve_targets(model, config.target)
+    if sorted(targets) != sorted(fisher.targets):
+        raise ConfigError(
+            f"the Fisher was fitted on {fisher.targets} but the config targets {targets}"
+        )
+    max_length = effective_max_length(model, config)
+    _check_truncation(sequences, config, max_length)
+    run_dir = Path(run_dir)
+    _ensure_writable(run_dir)
+    device, _ = _prepare_model(model, config)
+
+    identity = {
+        "model_sha256": model_fingerprint(model),
+        "fisher_sha256": fisher.fingerprint(),
+        "input_sha256": input_fingerprint(sequences),
+        "score_config": config.score_key(),
+    }
+    manifest_path = run_dir / MANIFEST_NAME
+    if manifest_path.exists() and shard_paths(run_dir):
+        previous = read_json(manifest_path).get("identity", {})
+        changed = [key for key, value in identity.items() if previous.get(key) != value]
+        if changed and not overwrite:
+            raise RunDirectoryError(
+                f"{run_dir} holds scores made with a different {', '.join(k.split('_')[0] for k in changed)}; "
+                "use another run directory or overwrite=True (--overwrite) to start over"
+            )
+        if changed:
+            shutil.rmtree(run_dir / SCORES_DIR)
+    weights = {
+        n: w.to(device)
+        for n, w in fisher.inverse_weights(config.damping, config.damping_mode).items()
+    }
+    manifest: dict[str, Any] = {
+        "biocoreset_viz_version": __version__,
+        "status": "scoring",
+        "started": _now(),
+        "model": {
+            "name": model_name,
+            "sha256": identity["model_sha256"],
+            "architecture": "esm2" if is_esm2(model) else "esm1b",
+            "layers": len(model.layers),
+            "embed_dim": int(model.embed_tokens.embedding_dim),
+        },
+        "alphabet": list(alphabet.all_toks),
+        "molecule": alphabet_molecule(alphabet),
+        "input": {
+            "path": sequences.source,
+            "count": len(sequences),
+            "sha256": identity["input_sha256"],
+        },
+        "config": config.to_dict(),
+        "targets": targets,
+        "damping_value": fisher.damping_value(config.damping, config.damping_mode),
+        "fisher": {
+            "file": FISHER_NAME,
+            "sha256": identity["fisher_sha256"],
+            "subset_size": fisher.n_sequences,
+            "subset_seed": fisher.metadata.get("subset_seed"),
+            "subset_ids_file": FISHER_SUBSET_NAME,
+        },
+        "max_length": max_length,
+        "identity": identity,
+        **(extra_manifest or {}),
+    }
+    if manifest_path.exists():
+        manifest["started"] = read_json(manifest_path).get("started", manifest["started"])
+    write_json(manifest_path, manifest)
+    if not (run_dir / FISHER_NAME).exists():
+        fisher.save(run_dir / FISHER_NAME)
+        _write_subset_ids(run_dir, fisher)
+
+    n = len(sequences)
+    shard_starts = range(0, n, config.shard_size)
+    done = {p.name for p in shard_paths(run_dir)}
+    already = sum(
+        min(config.shard_size, n - start)
+        for part, start in enumerate(shard_starts)
+        if SHARD_PATTERN.format(part) in done
+    )
+    bar = tqdm(
+        total=n,
+        initial=already,
+        unit="seq",
+        desc="scoring",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    for part, start in enumerate(shard_starts):
+        name = SHARD_PATTERN.format(part)
+        if name in done:
+            continue
+        indices = np.arange(start, min(start + config.shard_size, n))
+        frame, embeddings = _score_chunk(
+            model,
+            alphabet,
+            sequences,
+            indices,
+            config,
+            targets,
+            weights,
+            max_length,
+            device,
+            bar.update,
+        )
+        write_shard(run_dir / SCORES_DIR / name, frame, embeddings)
+    bar.close()
+    lengths = sequences.lengths
+    manifest.update(
+        status="complete",
+        finished=_now(),
+        counts={
+            "scored": n,
+            "truncated": int((lengths > max_length).sum()),
+            "skipped": 0,
+        },
+    )
+    write_json(manifest_path, manifest)
+    return ScoreTable.load(run_dir)
+
+
+def _write_subset_ids(run_dir: Path, fisher: DiagonalFisher) -> None:
+    ids = fisher.metadata.get("subset_ids") or []
+    atomic_write_bytes(run_dir / FISHER_SUBSET_NAME, ("\n".join(ids) + "\n").encode())
+
+
+# ---------------------------------------------------------------------------- the whole run
+
+
+@dataclass
+class FinetuneSettings:
+    """The optional MLM fine-tune on the Fisher subset (design §2)."""
+
+    epochs: int = field(default=1, metadata=_help("passes over the Fisher subset; 0 skips it"))
+    learning_rate: float = field(default=1e-4, metadata=_help("peak AdamW learning rate"))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 0:
+            raise ConfigError(f"finetune epochs must be an integer >= 0, got {self.epochs!r}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ConfigError(f"finetune learning_rate must be > 0, got {self.learning_rate!r}")
+
+
+def _fisher_stage_identity(
+    base_sha: str, sequences: SequenceSet, config: InfluenceConfig, settings: FinetuneSettings
+) -> dict[str, Any]:
+    return {
+        "base_model_sha256": base_sha,
+        "input_sha256": input_fingerprint(sequences),
+        "score_config": config.score_key(),
+        "finetune": dataclasses.asdict(settings),
+    }
+
+
+def _save_state(model: nn.Module, path: Path) -> None:
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def score_run(
+    sequences: SequenceSet,
+    model: str | Path | tuple[nn.Module, Any],
+    run_dir: str | Path,
+    config: InfluenceConfig | None = None,
+    *,
+    finetune_settings: FinetuneSettings | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> ScoreTable:
+    """The whole analysis, resumable at every stage: fine-tune, Fisher, scores.
+
+    1. Draw the Fisher subset S (seeded), fine-tune the model on it
+       (``finetune_settings.epochs``, default one epoch; the weights are saved as
+       ``finetuned_model.pt`` so a resumed run uses the very same model).
+    2. Fit the diagonal Fisher on S (``fisher.pt``, subset ids in ``fisher_subset.txt``).
+    3. Score every sequence into Parquet shards (:func:`score`).
+
+    Running it again with the same arguments reuses the finished stages and
+    continues the scoring; other settings are refused unless ``overwrite=True``.
+
+    Args:
+        sequences: the pool.
+        model: a name or checkpoint path for :func:`~biocoreset_viz.models.load_model`,
+            or a ``(model, alphabet)`` pair (fine-tuned in place).
+        run_dir: the run directory.
+        config: scoring settings (default :class:`InfluenceConfig`).
+        finetune_settings: default :class:`FinetuneSettings` (one epoch).
+        overwrite: replace a run made with other settings.
+        progress: progress bars.
+    """
+    from biocoreset_viz.models import load_model
+
+    config = config or InfluenceConfig()
+    settings = finetune_settings or FinetuneSettings()
+    run_dir = Path(run_dir)
+    _ensure_writable(run_dir)
+    if isinstance(model, tuple):
+        network, alphabet = model
+        model_name = getattr(network, "biocoreset_source", None)
+    else:
+        network, alphabet = load_model(model)
+        model_name = str(model)
+    _check_not_empty(sequences)
+    check_molecule(alphabet, sequences)
+    resolve_targets(network, config.target)  # fail fast on a bad target
+    max_length = effective_max_length(network, config)
+    _check_truncation(sequences, config, max_length)
+
+    identity = _fisher_stage_identity(model_fingerprint(network), sequences, config, settings)
+    fisher_path = run_dir / FISHER_NAME
+    finetuned_path = run_dir / FINETUNED_NAME
+    fisher = DiagonalFisher.load(fisher_path) if DiagonalFisher.exists(fisher_path) else None
+    if fisher is not None and fisher.metadata.get("stage_identity") != identity:
+        if not overwrite:
+            raise RunDirectoryError(
+                f"{run_dir} was made with a different model, input, config or fine-tune; "
+                "use another run directory or overwrite=True (--overwrite) to start over"
+            )
+        for stale in (fisher_path, finetuned_path, run_dir / FISHER_SUBSET_NAME):
+            stale.unlink(missing_ok=True)
+        if (run_dir / SCORES_DIR).exists():
+            shutil.rmtree(run_dir / SCORES_DIR)
+        fisher = None
+
+    finetune_log: list[dict] = []
+    if fisher is None:
+        subset = fisher_subset_indices(len(sequences), config.fisher_subset, config.seed)
+        if settings.epochs:
+            finetune_log = finetune(
+                network,
+                sequences.subset(subset),
+                alphabet=alphabet,
+                epochs=settings.epochs,
+                learning_rate=settings.learning_rate,
+                max_tokens=config.max_tokens,
+                max_length=max_length,
+                seed=config.seed,
+                device=config.device,
+                progress=progress,
+            )
+            _save_state(network, finetuned_path)
+        fisher = fit_fisher(
+            network, sequences, config, alphabet=alphabet, subset=subset, progress=progress
+        )
+        fisher.metadata["stage_identity"] = identity
+        fisher.metadata["finetune_log"] = finetune_log
+        fisher.save(fisher_path)
+        _write_subset_ids(run_dir, fisher)
+    elif settings.epochs:
+        if not finetuned_path.exists():
+            raise RunDirectoryError(
+                f"{run_dir}: {FINETUNED_NAME} is missing; rerun with --overwrite"
+            )
+        network.load_state_dict(torch.load(finetuned_path, map_location="cpu", weights_only=True))
+    log = fisher.metadata.get("finetune_log") or []
+    finetune_summary = {
+        **dataclasses.asdict(settings),
+        "steps": len([row for row in log if row.get("step", 0) > 0]),
+        "first_loss": next((row["loss"] for row in log if row.get("step", 0) > 0), None),
+        "last_loss": log[-1]["loss"] if log else None,
+        "weights_file": FINETUNED_NAME if settings.epochs else None,
+    }
+    return score(
+        network,
+        fisher,
+        sequences,
+        config,
+        run_dir,
+        alphabet=alphabet,
+        model_name=model_name,
+        overwrite=overwrite,
+        progress=progress,
+        extra_manifest={"finetune": finetune_summary},
+    )
