@@ -1,0 +1,212 @@
+"""Coverage metrics against brute force on small pools."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import biocoreset_viz.coverage as coverage_module
+from biocoreset_viz.coverage import (
+    check_indices,
+    compare_selections,
+    embedding_coverage,
+    label_coverage,
+    stratum_coverage,
+)
+from biocoreset_viz.selection import (
+    CoverageCentric,
+    IdentityClustering,
+    MMseqsNotFoundError,
+    RandomSelection,
+    TopInfluence,
+    find_mmseqs,
+    round_robin,
+    stratify,
+)
+
+
+def _have_mmseqs() -> bool:
+    try:
+        find_mmseqs()
+    except MMseqsNotFoundError:
+        return False
+    return True
+
+
+def test_stratum_coverage_counts_selected_members_per_stratum() -> None:
+    scores = np.arange(100, dtype=np.float64)  # 10 strata of 10 (the last closed: 10)
+    indices = np.array([0, 1, 2, 55, 99])
+    result = stratum_coverage(scores, indices, n_strata=10)
+    layers = stratify(scores, 10)
+    np.testing.assert_array_equal(result.table["available"], layers.counts)
+    np.testing.assert_array_equal(result.table["selected"], [3, 0, 0, 0, 0, 1, 0, 0, 0, 1])
+    assert result.table["fraction"].iloc[0] == pytest.approx(0.3)
+    assert result.represented == 3 and result.non_empty == 10
+    assert result.fraction == pytest.approx(0.3)
+    assert result.selected_in_cutoff == 0
+
+
+def test_stratum_coverage_of_cci_and_top_influence() -> None:
+    scores = np.random.default_rng(0).lognormal(size=3000)
+    cci = CoverageCentric(pruning_rate=0.9, random_state=0).fit(scores)
+    top = TopInfluence(pruning_rate=0.9).fit(scores)
+    cci_cover = stratum_coverage(scores, cci.indices_, hard_cutoff=0.1)
+    top_cover = stratum_coverage(scores, top.indices_, hard_cutoff=0.1)
+    # on the same strata, CCI represents every stratum it budgeted; Top-I only the cut region
+    np.testing.assert_array_equal(cci_cover.table["selected"], cci.strata_["selected"])
+    assert cci_cover.represented == int((cci.strata_["budget"] > 0).sum())
+    assert top_cover.selected_in_cutoff == 300
+    assert top_cover.represented == 0
+
+
+def brute_force_nearest(points: np.ndarray, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    points = points.astype(np.float64)
+    pruned = np.setdiff1d(np.arange(len(points)), selected)
+    distances = np.linalg.norm(points[pruned][:, None, :] - points[selected][None], axis=2)
+    return selected[distances.argmin(axis=1)], distances.min(axis=1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    size=st.integers(2, 60),
+    dim=st.integers(1, 8),
+    fraction=st.floats(0.01, 0.99),
+    seed=st.integers(0, 10_000),
+)
+def test_embedding_coverage_matches_brute_force(
+    size: int, dim: int, fraction: float, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(size, dim)).astype(np.float32)
+    n = max(1, min(size - 1, round(fraction * size)))
+    selected = np.sort(rng.choice(size, n, replace=False))
+    result = embedding_coverage(points, selected)
+    nearest, distances = brute_force_nearest(points, selected)
+    np.testing.assert_array_equal(result.pruned, np.setdiff1d(np.arange(size), selected))
+    np.testing.assert_allclose(result.distances, distances, rtol=1e-5, atol=1e-5)
+    # the nearest found is as near as the true nearest (ties may pick another)
+    found = np.linalg.norm(points[result.pruned] - points[result.nearest], axis=1)
+    np.testing.assert_allclose(found, distances, rtol=1e-5, atol=1e-5)
+    assert np.isin(result.nearest, selected).all()
+    assert result.max == pytest.approx(distances.max(), rel=1e-5)
+
+
+def test_embedding_coverage_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(coverage_module, "_BLOCK_ENTRIES", 7)
+    points = np.random.default_rng(2).normal(size=(50, 3)).astype(np.float16)
+    selected = np.arange(0, 50, 5)
+    result = embedding_coverage(points, selected)
+    _, distances = brute_force_nearest(points.astype(np.float32), selected)
+    np.testing.assert_allclose(result.distances, distances, rtol=1e-5, atol=1e-5)
+    summary = result.summary()
+    assert summary["median"] == pytest.approx(np.median(distances), rel=1e-5)
+    assert summary["p90"] == pytest.approx(np.quantile(distances, 0.9), rel=1e-5)
+
+
+def test_cosine_embedding_coverage() -> None:
+    points = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [-3.0, 0.0]])
+    result = embedding_coverage(points, [0], metric="cosine")
+    np.testing.assert_allclose(result.distances, [1.0, 1 - np.sqrt(0.5), 2.0], atol=1e-6)
+
+
+def test_everything_selected_leaves_nothing_uncovered() -> None:
+    result = embedding_coverage(np.eye(4), np.arange(4))
+    assert len(result.pruned) == 0 and result.max == 0.0
+
+
+@pytest.mark.parametrize(
+    ("embeddings", "indices", "metric", "message"),
+    [
+        (np.ones((4, 2)), [], "euclidean", "no selected sequence"),
+        (np.ones((4, 2)), [0, 0], "euclidean", "duplicates"),
+        (np.ones((4, 2)), [4], "euclidean", r"indices must lie in \[0, 4\)"),
+        (np.ones((4, 2)), [0.5], "euclidean", "integer"),
+        (np.ones(4), [0], "euclidean", "embeddings must be a non-empty"),
+        (np.array([[np.nan, 1.0]]), [0], "euclidean", "NaN"),
+        (np.ones((4, 2)), [0], "manhattan", "metric"),
+    ],
+)
+def test_embedding_coverage_rejects_bad_input(embeddings, indices, metric, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        embedding_coverage(embeddings, np.asarray(indices), metric=metric)
+
+
+def test_label_coverage_counts_represented_labels() -> None:
+    labels = ["RF001", "RF001", "RF002", None, "RF003", "", "RF003", np.nan]
+    result = label_coverage(labels, [0, 1, 3, 6])
+    assert result.total == 3
+    assert result.represented == 2
+    assert result.fraction == pytest.approx(2 / 3)
+    expected = pd.DataFrame(
+        {"label": ["RF001", "RF003", "RF002"], "available": [2, 2, 1], "selected": [2, 1, 0]}
+    )
+    pd.testing.assert_frame_equal(result.table, expected)
+
+
+def test_label_coverage_of_random_selection_is_the_expected_share() -> None:
+    labels = np.repeat(np.arange(50), 20)  # 50 families of 20
+    picked = RandomSelection(n_select=500, random_state=0).fit_select(np.zeros(1000))
+    result = label_coverage(labels, picked)
+    assert result.fraction == 1.0
+    assert label_coverage(labels, picked[:10]).represented <= 10
+
+
+def test_compare_selections_builds_one_row_per_selection() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.lognormal(size=400)
+    embeddings = rng.normal(size=(400, 4))
+    families = rng.integers(0, 30, 400)
+    cci = CoverageCentric(n_select=40, random_state=0).fit(scores).to_selection()
+    top = TopInfluence(n_select=40).fit_select(scores)
+    table = compare_selections(
+        {"cci": cci, "top": top, "none": []},
+        scores=scores,
+        embeddings=embeddings,
+        labels={"family": families},
+    )
+    assert table["selection"].tolist() == ["cci", "top", "none"]
+    assert table["n"].tolist() == [40, 40, 0]
+    assert table.loc[1, "strata_covered"] == stratum_coverage(scores, top).fraction
+    assert table.loc[0, "nn_max"] == pytest.approx(embedding_coverage(embeddings, cci).max)
+    assert np.isnan(table.loc[2, "nn_mean"])
+    assert table.loc[2, "family_covered"] == 0.0
+
+
+def test_check_indices_accepts_empty_and_selection() -> None:
+    assert check_indices([], 3).dtype == np.int64
+    selection = TopInfluence(n_select=2).fit(np.arange(5.0)).to_selection()
+    np.testing.assert_array_equal(check_indices(selection, 5), [3, 4])
+
+
+# ------------------------------------------------------- on the demo RNA set
+
+
+def demo_rna():
+    datasets = pytest.importorskip("biocoreset_viz.datasets")
+    return datasets.load_demo("rna")
+
+
+def test_round_robin_over_clusters_represents_every_demo_cluster() -> None:
+    rna = demo_rna()
+    clusters = rna.labels["cluster"].to_numpy()
+    n_clusters = len(pd.unique(clusters))
+    spread = round_robin(clusters, n_clusters, np.random.default_rng(0))
+    uniform = RandomSelection(n_select=n_clusters, random_state=0).fit_select(np.zeros(len(rna)))
+    assert label_coverage(clusters, spread).fraction == 1.0
+    assert label_coverage(clusters, uniform).fraction < 0.8
+
+
+@pytest.mark.skipif(not _have_mmseqs(), reason="MMseqs2 is not installed")
+def test_identity_selection_covers_more_demo_clusters_than_random() -> None:
+    rna = demo_rna()
+    identity = IdentityClustering(n_select=1000, random_state=0, threads=2)
+    picked = identity.fit(None, sequences=rna).indices_
+    uniform = RandomSelection(n_select=1000, random_state=0).fit_select(np.zeros(len(rna)))
+    for column in ("cluster", "family"):
+        labels = rna.labels[column].mask(rna.labels[column] == "unknown")
+        assert label_coverage(labels, picked).fraction > label_coverage(labels, uniform).fraction, (
+            column
+        )
