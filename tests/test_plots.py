@@ -1,0 +1,173 @@
+"""Figures as pure functions of tables: the data each figure draws."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import pytest
+
+from biocoreset_viz import plots
+from biocoreset_viz.coverage import label_coverage, stratum_coverage
+from biocoreset_viz.selection import CoverageCentric
+
+
+@pytest.fixture(scope="module")
+def scores() -> np.ndarray:
+    return np.random.default_rng(0).lognormal(size=2_000)
+
+
+def element(figure, kind):
+    """The elements of one type in a figure (an element or an overlay)."""
+    items = figure.values() if isinstance(figure, hv.Overlay) else [figure]
+    return [item for item in items if isinstance(item, kind)]
+
+
+def test_histogram_counts_cover_the_pool_and_the_selection(scores) -> None:
+    selected = np.arange(0, 2_000, 7)
+    table = plots.histogram_counts(scores, selected, bins=30)
+    assert len(table) == 30 and table["pool"].sum() == 2_000
+    assert table["selected"].sum() == len(selected)
+    assert (table["selected"] <= table["pool"]).all()
+    np.testing.assert_allclose(table["left"].iloc[0], scores.min())
+    np.testing.assert_allclose(table["right"].iloc[-1], scores.max())
+    mask = np.zeros(2_000, dtype=bool)
+    mask[selected] = True
+    pd.testing.assert_frame_equal(plots.histogram_counts(scores, mask, bins=30), table)
+
+
+def test_log_bins_are_geometric_and_leave_out_non_positive_scores() -> None:
+    values = np.array([0.0, 0.001, 0.01, 0.1, 1.0, 10.0])
+    bins = plots.ScoreBins.fit(values, bins=4, log=True)
+    ratios = bins.edges[1:] / bins.edges[:-1]
+    np.testing.assert_allclose(ratios, ratios[0])
+    assert bins.pool.sum() == 5 and bins.codes[0] == -1
+    assert bins.table([0, 1])["selected"].sum() == 1
+
+
+def test_score_bins_refuse_bad_scores() -> None:
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        plots.ScoreBins.fit([1.0, np.nan])
+    with pytest.raises(ValueError, match="no positive score"):
+        plots.ScoreBins.fit([0.0, -1.0], log=True)
+
+
+def test_influence_histogram_draws_pool_coreset_strata_and_cutoff(scores) -> None:
+    selector = CoverageCentric(pruning_rate=0.9, n_strata=10, random_state=0).fit(scores)
+    counts = plots.histogram_counts(scores, selector.indices_)
+    edges = selector.strata_["left"].to_numpy()[1:]
+    figure = plots.influence_histogram(counts, cutoff=selector.cutoff_value_, strata_edges=edges)
+    drawn = figure.dframe()
+    kept = drawn[drawn["kind"] == "coreset"]
+    assert kept["y1"].sum() == selector.n_selected_
+    assert drawn[drawn["kind"] == "pool"]["y1"].sum() == len(scores)
+    assert (drawn["kind"] == "strata boundaries").sum() == 9
+    cutoff = drawn[drawn["kind"] == "hard cutoff (β)"]
+    assert len(cutoff) == 1
+    assert cutoff["x0"].iloc[0] < selector.cutoff_value_ < cutoff["x1"].iloc[0]
+    assert cutoff["y0"].iloc[0] == 0 and cutoff["y1"].iloc[0] > counts["pool"].max()
+    # a log axis keeps only positive marks
+    log_counts = plots.histogram_counts(scores, selector.indices_, log=True)
+    log_figure = plots.influence_histogram(log_counts, log=True, cutoff=-1.0, strata_edges=edges)
+    assert "hard cutoff (β)" not in set(log_figure.dframe()["kind"])
+    hv.render(figure, backend="bokeh")  # draws without error
+
+
+def test_map_frame_aligns_the_projection_and_marks_the_coreset() -> None:
+    scores = pd.DataFrame(
+        {
+            "index": [0, 1, 2, 3],
+            "id": ["a", "b", "<script>x</script>", "d"],
+            "length": [10, 20, 30, 40],
+            "self_influence": [0.1, 0.2, 0.3, 0.4],
+            "family": ["F1", "F1", "F2", None],
+        }
+    )
+    projection = pd.DataFrame({"index": [3, 2, 1, 0], "x": [3.0, 2.0, 1.0, 0.0], "y": 0.0})
+    frame = plots.map_frame(projection, scores, [1, 2])
+    assert frame["x"].tolist() == [0.0, 1.0, 2.0, 3.0]  # reordered by index
+    assert frame["status"].tolist() == ["pruned", "coreset", "coreset", "pruned"]
+    assert frame["id"].tolist()[2] == "<script>x</script>"  # data stays raw; Bokeh shows text
+    with pytest.raises(ValueError, match="3 rows for 4 sequences"):
+        plots.map_frame(projection.iloc[:3], scores, [1])
+
+
+def test_selection_map_shows_the_coreset_over_the_pool() -> None:
+    rng = np.random.default_rng(0)
+    n = 500
+    projection = pd.DataFrame(
+        {"index": np.arange(n), "x": rng.normal(size=n), "y": rng.normal(size=n)}
+    )
+    scores = pd.DataFrame(
+        {"index": np.arange(n), "id": [f"s{i}" for i in range(n)], "self_influence": rng.random(n)}
+    )
+    frame = plots.map_frame(projection, scores, np.arange(0, n, 10))
+    figure = plots.selection_map(frame, highlight=frame.iloc[:3])
+    pool, kept, rings = element(figure, hv.Points)
+    assert len(pool) == n and len(kept) == 50 and len(rings) == 3
+    assert {d.name for d in kept.vdims} == {"id", "self_influence"}
+    assert "50 coreset" in figure.opts.get().kwargs["title"]
+    rasterized = plots.selection_map(frame, rasterize=True)
+    assert isinstance(rasterized, hv.DynamicMap)  # aggregated per zoom by datashader
+
+
+def test_stratum_coverage_plot_draws_the_table(scores) -> None:
+    indices = np.arange(0, 2_000, 11)
+    table = stratum_coverage(scores, indices, n_strata=12).table
+    figure = plots.stratum_coverage_plot(table, logy=False)
+    drawn = figure.dframe()
+    np.testing.assert_array_equal(drawn[drawn["kind"] == "selected"]["y1"], table["selected"])
+    np.testing.assert_array_equal(drawn[drawn["kind"] == "available"]["y1"], table["available"])
+    represented = int((table["selected"] > 0).sum())
+    assert (
+        f"{represented} of {int((table['available'] > 0).sum())}"
+        in figure.opts.get().kwargs["title"]
+    )
+    logged = plots.stratum_coverage_plot(table, logy=True).dframe()
+    empty = logged[(logged["kind"] == "selected")]["y1"].isna()
+    assert empty.sum() == int((table["selected"] == 0).sum())  # nothing drawn at log(0)
+
+
+def test_redundancy_plot_shows_the_largest_groups_first() -> None:
+    labels = np.array(["big"] * 50 + ["mid"] * 30 + ["small"] * 5 + ["tiny"])
+    table = label_coverage(labels, np.arange(0, 86, 4)).table
+    figure = plots.redundancy_plot(table, label="family", top=3)
+    drawn = figure.dframe()
+    kept = drawn[drawn["kind"] == "kept"]
+    assert kept["label"].tolist() == ["big", "mid", "small"]
+    assert kept["x1"].tolist() == table["selected"].head(3).tolist()
+    # largest at the top: the highest bar position
+    assert kept.set_index("label")["y0"].idxmax() == "big"
+    assert "(largest 3 shown)" in figure.opts.get().kwargs["title"]
+
+
+def test_neighbour_distance_plot_counts_every_distance() -> None:
+    distances = np.random.default_rng(0).random(300)
+    figure = plots.neighbour_distance_plot(distances, bins=20)
+    assert figure.dframe()["sequences"].sum() == 300
+    assert f"median {np.median(distances):.3g}" in figure.opts.get().kwargs["title"]
+    empty = plots.neighbour_distance_plot([])
+    assert "nothing pruned" in empty.opts.get().kwargs["title"]
+
+
+def test_curve_summary_is_mean_and_sd_over_seeds() -> None:
+    curves = pd.DataFrame(
+        {
+            "subset": ["cci"] * 4 + ["random"] * 2,
+            "seed": [0, 1, 0, 1, 0, 0],
+            "step": [1, 1, 2, 2, 1, 2],
+            "tokens_seen": [100, 100, 200, 200, 100, 200],
+            "task": "ss",
+            "metric": "f1",
+            "value": [0.2, 0.4, 0.5, 0.7, 0.1, 0.3],
+        }
+    )
+    summary = plots.curve_summary(curves)
+    cci = summary[summary["subset"] == "cci"].set_index("x")
+    np.testing.assert_allclose(cci["mean"], [0.3, 0.6])
+    np.testing.assert_allclose(cci["sd"], [np.std([0.2, 0.4], ddof=1)] * 2)
+    assert summary[summary["subset"] == "random"]["sd"].tolist() == [0.0, 0.0]
+    layout = plots.learning_curves(pd.concat([curves, curves.assign(task="tm", metric="acc")]))
+    assert len(layout) == 2
+    with pytest.raises(ValueError, match="lack columns"):
+        plots.curve_summary(curves.drop(columns="seed"))
