@@ -78,6 +78,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from biocoreset_viz.curves import CURVE_COLUMNS, summarize_curves
 from biocoreset_viz.errors import ConfigError, InputError, RunDirectoryError
 from biocoreset_viz.probes import DEFAULT_MIN_SEPARATION, parse_dot_bracket
 from biocoreset_viz.runs import atomic_write_bytes, read_json, read_manifest, write_json
@@ -90,7 +91,6 @@ SPLITS_NAME = "splits.parquet"
 SUMMARY_NAME = "summary.json"
 PARTS_DIR = "parts"
 RESULT_NAME = "result.json"
-CURVE_COLUMNS = ("subset", "seed", "step", "tokens_seen", "task", "metric", "value")
 DEFAULT_SUBSETS = ("cci", "topi", "random", "random10x", "full")
 SELECTOR_SUBSETS = ("cci", "topi", "bottomi", "random", "diversity")
 RANDOM_MULTIPLE = re.compile(r"random(\d+)x")
@@ -1121,40 +1121,6 @@ def load_curves(run_or_evaluation_dir: str | Path) -> pd.DataFrame:
     raise RunDirectoryError(
         f"{base}: no {EVALUATION_DIR}/{CURVES_NAME} (run `biocoreset evaluate`)"
     )
-
-
-def summarize_curves(curves: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of each subset's learning curve: plot-ready.
-
-    Seeds of one subset may stop at slightly different steps (a random subset's
-    batches differ), so points are matched by checkpoint number (0 = before
-    training) and placed at the mean step and mean tokens seen.
-
-    Returns:
-        ``subset``, ``task``, ``metric``, ``checkpoint``, ``step``, ``tokens_seen``
-        (means over seeds), ``mean``, ``sd`` (sample standard deviation; 0 for one
-        seed) and ``n_seeds``.
-    """
-    missing = [c for c in CURVE_COLUMNS if c not in curves.columns]
-    if missing:
-        raise ValueError(f"learning curves lack columns {missing}")
-    frame = curves.copy()
-    frame["checkpoint"] = (
-        frame.groupby(["subset", "seed", "task", "metric"], sort=False)["step"]
-        .rank(method="dense")
-        .astype(np.int64)
-        - 1
-    )
-    grouped = frame.groupby(["subset", "task", "metric", "checkpoint"], sort=True)
-    summary = grouped.agg(
-        step=("step", "mean"),
-        tokens_seen=("tokens_seen", "mean"),
-        mean=("value", "mean"),
-        sd=("value", "std"),
-        n_seeds=("seed", "nunique"),
-    ).reset_index()
-    summary["sd"] = summary["sd"].fillna(0.0)
-    return summary
 
 
 UNTRAINED = "untrained"

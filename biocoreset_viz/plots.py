@@ -7,7 +7,7 @@ from the library (:func:`~biocoreset_viz.coverage.stratum_coverage`,
 :func:`~biocoreset_viz.coverage.label_coverage`,
 :func:`~biocoreset_viz.coverage.embedding_coverage`) or from the helpers below
 (:func:`histogram_counts`, :class:`ScoreBins`, :func:`map_frame`,
-:func:`curve_summary`).
+:func:`biocoreset_viz.curves.summarize_curves`).
 
 Figures:
 
@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from biocoreset_viz.curves import summarize_curves
 
 # Colour-blind-safe palette (Okabe-Ito)
 SELECTED_COLOR = "#0072B2"
@@ -562,31 +564,6 @@ def neighbour_distance_plot(
 
 # ------------------------------------------------------------- learning curves
 
-CURVE_COLUMNS = ("subset", "seed", "step", "tokens_seen", "task", "metric", "value")
-
-
-def curve_summary(curves: pd.DataFrame, *, x: str = "tokens_seen") -> pd.DataFrame:
-    """Mean and standard deviation over seeds of each subset's curve.
-
-    Args:
-        curves: ``subset``, ``seed``, ``step``, ``tokens_seen``, ``task``,
-            ``metric``, ``value`` (``RUN_DIR/evaluation/curves.parquet``).
-        x: the progress column (``tokens_seen`` or ``step``).
-
-    Returns:
-        ``task``, ``metric``, ``subset``, ``x``, ``mean``, ``sd`` (0 for one
-        seed) and ``seeds``, sorted.
-    """
-    missing = [c for c in CURVE_COLUMNS if c not in curves.columns]
-    if missing:
-        raise ValueError(f"learning curves lack columns {missing}")
-    if x not in ("tokens_seen", "step"):
-        raise ValueError(f"x must be 'tokens_seen' or 'step', got {x!r}")
-    grouped = curves.groupby(["task", "metric", "subset", x], sort=True)["value"]
-    summary = grouped.agg(mean="mean", sd="std", seeds="count").reset_index()
-    summary["sd"] = summary["sd"].fillna(0.0)
-    return summary.rename(columns={x: "x"})
-
 
 def learning_curves(
     curves: pd.DataFrame, *, x: str = "tokens_seen", height: int = FIGURE_HEIGHT
@@ -596,12 +573,15 @@ def learning_curves(
     Lines are the mean over seeds, bands one standard deviation.
 
     Args:
-        curves: a ``curves.parquet`` table (see :func:`curve_summary`).
+        curves: a ``curves.parquet`` table (summarised with
+            :func:`biocoreset_viz.curves.summarize_curves`).
         x: ``tokens_seen`` or ``step``.
         height: height of each panel in pixels.
     """
+    if x not in ("tokens_seen", "step"):
+        raise ValueError(f"x must be 'tokens_seen' or 'step', got {x!r}")
     hv = _hv()
-    summary = curve_summary(curves, x=x)
+    summary = summarize_curves(curves).rename(columns={x: "x"})
     subsets = sorted(summary["subset"].astype(str).unique())
     colors = {s: CURVE_COLORS[i % len(CURVE_COLORS)] for i, s in enumerate(subsets)}
     x_dim = hv.Dimension("x", label="tokens seen" if x == "tokens_seen" else "training step")

@@ -150,7 +150,7 @@ def test_neighbour_distance_plot_counts_every_distance() -> None:
     assert "nothing pruned" in empty.opts.get().kwargs["title"]
 
 
-def test_curve_summary_is_mean_and_sd_over_seeds() -> None:
+def test_learning_curves_draw_one_panel_per_task_and_metric() -> None:
     curves = pd.DataFrame(
         {
             "subset": ["cci"] * 4 + ["random"] * 2,
@@ -162,12 +162,9 @@ def test_curve_summary_is_mean_and_sd_over_seeds() -> None:
             "value": [0.2, 0.4, 0.5, 0.7, 0.1, 0.3],
         }
     )
-    summary = plots.curve_summary(curves)
-    cci = summary[summary["subset"] == "cci"].set_index("x")
-    np.testing.assert_allclose(cci["mean"], [0.3, 0.6])
-    np.testing.assert_allclose(cci["sd"], [np.std([0.2, 0.4], ddof=1)] * 2)
-    assert summary[summary["subset"] == "random"]["sd"].tolist() == [0.0, 0.0]
     layout = plots.learning_curves(pd.concat([curves, curves.assign(task="tm", metric="acc")]))
     assert len(layout) == 2
     with pytest.raises(ValueError, match="lack columns"):
-        plots.curve_summary(curves.drop(columns="seed"))
+        plots.learning_curves(curves.drop(columns="seed"))
+    with pytest.raises(ValueError, match="x must be"):
+        plots.learning_curves(curves, x="epoch")
