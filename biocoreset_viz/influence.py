@@ -43,11 +43,16 @@ from tqdm.auto import tqdm
 from biocoreset_viz import __version__
 from biocoreset_viz.errors import ConfigError, InputError, RunDirectoryError
 from biocoreset_viz.forward import (
+    PackedTokens,
     encoder_features,
     is_esm2,
     lm_logits,
     max_positions,
     mean_pool,
+    pack_tokens,
+    packed_encoder_features,
+    precision_context,
+    unpack_features,
 )
 from biocoreset_viz.models import alphabet_molecule, encode_batch, token_budget_batches
 from biocoreset_viz.runs import (
@@ -171,6 +176,35 @@ class InfluenceConfig:
         default=4096,
         metadata=_help("sequences per Parquet shard: the unit of work redone after a crash"),
     )
+    precision: Literal["full", "bf16"] = field(
+        default="full",
+        metadata=_help(
+            "'full': every step in dtype; 'bf16' (GPU fast path for the LM-head targets, "
+            "needs dtype='float32'): "
+            "the encoder's matrix products under bfloat16 autocast with float32 weights, "
+            "layer norms and residual stream, while the LM head, the loss, the per-sample "
+            "gradients, the Fisher and the scores stay float32/float64 (scores agree with "
+            "'full' to about 1e-3 relative; they are recorded as a different run)"
+        ),
+    )
+    packing: bool = field(
+        default=False,
+        metadata=_help(
+            "padding-free packing (GPU fast path): each batch runs as one row of "
+            "concatenated sequences, attention per sequence through nested tensors (the "
+            "variable-length flash kernel on CUDA in bf16); the whole forward of the "
+            "LM-head targets, the embedding pass of others; equal to the padded forward "
+            "up to rounding; not with reference_padding"
+        ),
+    )
+    compile: bool = field(
+        default=False,
+        metadata=_help(
+            "torch.compile the encoder (dynamic shapes; as packing, the whole forward of "
+            "the LM-head targets, the embedding pass of others); off by default: "
+            "compiling costs tens of seconds and measured no gain on an H100"
+        ),
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.target, (list, tuple)):
@@ -226,6 +260,21 @@ class InfluenceConfig:
             )
         if not isinstance(self.shard_size, int) or self.shard_size < 1:
             raise ConfigError(f"shard_size must be an integer >= 1, got {self.shard_size!r}")
+        if self.precision not in ("full", "bf16"):
+            raise ConfigError(f"precision must be 'full' or 'bf16', got {self.precision!r}")
+        if self.precision == "bf16" and self.dtype != "float32":
+            raise ConfigError(
+                "precision='bf16' autocasts a float32 model: use dtype='float32' "
+                f"(got dtype={self.dtype!r}; dtype='bfloat16' casts the whole model instead)"
+            )
+        for flag in ("packing", "compile"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        if self.packing and self.reference_padding:
+            raise ConfigError(
+                "packing removes padding, which reference_padding counts in the loss: "
+                "use one or the other"
+            )
 
     @classmethod
     def help(cls) -> str:
@@ -244,11 +293,22 @@ class InfluenceConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
     def score_key(self) -> dict[str, Any]:
-        """The fields that change the scores or the shard layout (not device or batching)."""
+        """The fields that change the scores or the shard layout (not device or batching).
+
+        Packing and compiling change only floating-point rounding, as the device and
+        the batch size do. ``precision`` is part of the key only when it is not the
+        default, so run directories made before the field existed keep their identity.
+        """
         values = self.to_dict()
-        for irrelevant in ("device", "max_tokens"):
+        for irrelevant in ("device", "max_tokens", "packing", "compile"):
             values.pop(irrelevant)
+        if values["precision"] == "full":
+            values.pop("precision")
         return values
+
+    def forward_options(self) -> ForwardOptions:
+        """How the encoder runs: precision, packing, compilation."""
+        return ForwardOptions(self.precision, self.packing, self.compile)
 
 
 # ---------------------------------------------------------------------------- targets
@@ -385,12 +445,16 @@ class LossBatch:
         inputs: ``(B, m, T)`` model inputs (masked for MLM; ``m = 1`` otherwise).
         weights: ``(B, m, T)`` per-position loss weights; each sequence's sum is 1.
         residue_mask: ``(B, T)`` residue positions (BOS, EOS, padding excluded).
+        packed_inputs: ``inputs`` viewed as ``(B*m, T)`` and packed (``packing=True``).
+        packed_tokens: ``tokens`` packed, for the MLM embeddings (``packing=True``, m > 1).
     """
 
     tokens: torch.Tensor
     inputs: torch.Tensor
     weights: torch.Tensor
     residue_mask: torch.Tensor
+    packed_inputs: PackedTokens | None = None
+    packed_tokens: PackedTokens | None = None
 
     def to(self, device: torch.device, dtype: torch.dtype) -> LossBatch:
         return LossBatch(
@@ -398,6 +462,8 @@ class LossBatch:
             self.inputs.to(device),
             self.weights.to(device=device, dtype=dtype),
             self.residue_mask.to(device),
+            None if self.packed_inputs is None else self.packed_inputs.to(device),
+            None if self.packed_tokens is None else self.packed_tokens.to(device),
         )
 
 
@@ -429,7 +495,14 @@ def make_loss_batch(
         counted = torch.ones_like(tokens, dtype=torch.bool) if config.reference_padding else not_pad
         weights = counted.double().unsqueeze(1)
         weights /= weights.sum(-1, keepdim=True)
-    return LossBatch(tokens, inputs, weights, residue_mask)
+    batch = LossBatch(tokens, inputs, weights, residue_mask)
+    if config.packing:
+        # Packed here, on the CPU, where reading the lengths costs no device sync.
+        b, m, t = inputs.shape
+        batch.packed_inputs = pack_tokens(inputs.reshape(b * m, t), alphabet.padding_idx)
+        if m > 1:
+            batch.packed_tokens = pack_tokens(tokens, alphabet.padding_idx)
+    return batch
 
 
 def _weighted_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor):
@@ -440,6 +513,66 @@ def _weighted_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights
         reduction="none",
     ).view(targets.shape)
     return (ce.to(weights.dtype) * weights).sum(-1)
+
+
+# ---------------------------------------------------------------------------- the encoder
+
+
+@dataclass(frozen=True)
+class ForwardOptions:
+    """How the encoder runs (see :class:`InfluenceConfig`): the GPU fast-path switches.
+
+    The default (``"full"``, no packing, no compilation) is the exact padded forward.
+    """
+
+    precision: Literal["full", "bf16"] = "full"
+    packing: bool = False
+    compile: bool = False
+
+
+_COMPILED: dict[str, Callable] = {}
+
+
+def _compiled(name: str, function: Callable) -> Callable:
+    """``torch.compile(function, dynamic=True)``, made once per process.
+
+    Dynamic shapes: every batch has another (B, T), and recompiling per shape would
+    cost more than it saves. Dynamo guards on the model passed in, so one compiled
+    function serves any model.
+    """
+    if name not in _COMPILED:
+        _COMPILED[name] = torch.compile(function, dynamic=True)
+    return _COMPILED[name]
+
+
+def encode(
+    model: nn.Module,
+    tokens: torch.Tensor,
+    options: ForwardOptions | None = None,
+    packed: PackedTokens | None = None,
+) -> torch.Tensor:
+    """``(B, T, D)`` final-layer features for scoring (no gradient taken through them).
+
+    With the default options this is exactly ``encoder_features(model, tokens,
+    attention="sdpa")``. ``options.precision="bf16"`` autocasts the encoder;
+    ``packed`` (the packed layout of ``tokens``, when ``options.packing``) runs it
+    padding-free, with zeros at the padding positions of the result;
+    ``options.compile`` runs a compiled encoder. The result is in the model's dtype.
+    """
+    options = options or ForwardOptions()
+    dtype = next(model.parameters()).dtype
+    with precision_context(options.precision, tokens.device):
+        if options.packing and packed is not None:
+            function = packed_encoder_features
+            if options.compile:
+                function = _compiled("packed", packed_encoder_features)
+            features = unpack_features(function(model, packed), packed)  # (B, T, D)
+        else:
+            function = encoder_features
+            if options.compile:
+                function = _compiled("padded", encoder_features)
+            features = function(model, tokens, attention="sdpa")  # (B, T, D)
+    return features.to(dtype)
 
 
 # ---------------------------------------------------------------------------- per-sample gradients
@@ -454,19 +587,26 @@ class PerSampleResult:
     embeddings: torch.Tensor  # (B, D)
 
 
-def _closed_form(model: nn.Module, batch: LossBatch, targets: Sequence[str]) -> PerSampleResult:
-    """Gradients of the LM head's dense layer from ``delta^T h`` (no per-sample loop)."""
+def _closed_form(
+    model: nn.Module, batch: LossBatch, targets: Sequence[str], options: ForwardOptions
+) -> PerSampleResult:
+    """Gradients of the LM head's dense layer from ``delta^T h`` (no per-sample loop).
+
+    Only the encoder follows ``options`` (bf16 autocast, packing, compilation): the
+    dense layer, the LM head, the loss and ``delta^T h`` run in the model's dtype
+    (float32 or float64), so the per-sample gradients are accumulated at full precision.
+    """
     b, m, t = batch.inputs.shape
     dense = model.lm_head.dense
     with torch.no_grad():
-        features = encoder_features(
-            model, batch.inputs.view(b * m, t), attention="sdpa"
+        features = encode(
+            model, batch.inputs.view(b * m, t), options, batch.packed_inputs
         )  # (B*m, T, D)
         pre_activation = dense(features)  # (B*m, T, D)
         if m == 1:
             embeddings = mean_pool(features, batch.residue_mask)
         else:
-            unmasked = encoder_features(model, batch.tokens, attention="sdpa")  # (B, T, D)
+            unmasked = encode(model, batch.tokens, options, batch.packed_tokens)  # (B, T, D)
             embeddings = mean_pool(unmasked, batch.residue_mask)
     z = pre_activation.detach().requires_grad_(True)
     head = model.lm_head
@@ -498,8 +638,15 @@ class _LogitsModule(nn.Module):
         return lm_logits(self.model, encoder_features(self.model, tokens, attention="math"))
 
 
-def _functional(model: nn.Module, batch: LossBatch, targets: Sequence[str]) -> PerSampleResult:
-    """Per-sample gradients of any parameters with ``torch.func.vmap(grad_and_value)``."""
+def _functional(
+    model: nn.Module, batch: LossBatch, targets: Sequence[str], options: ForwardOptions
+) -> PerSampleResult:
+    """Per-sample gradients of any parameters with ``torch.func.vmap(grad_and_value)``.
+
+    Packing and compilation apply to the embedding pass only, since ``vmap`` needs
+    one padded row per sample; bfloat16 autocast is refused (autograd under ``vmap``
+    mixes dtypes), see :func:`check_precision`.
+    """
     wrapper = _LogitsModule(model)
     frozen = {f"model.{n}": p.detach() for n, p in model.named_parameters()}
     target_params = {f"model.{n}": frozen.pop(f"model.{n}") for n in targets}
@@ -511,7 +658,10 @@ def _functional(model: nn.Module, batch: LossBatch, targets: Sequence[str]) -> P
     per_sample = torch.func.vmap(torch.func.grad_and_value(loss_of_one), in_dims=(None, 0, 0, 0))
     gradients, losses = per_sample(target_params, batch.inputs, batch.tokens, batch.weights)
     with torch.no_grad():
-        features = encoder_features(model, batch.tokens, attention="sdpa")
+        embedding_layout = batch.packed_tokens
+        if embedding_layout is None and batch.inputs.shape[1] == 1:
+            embedding_layout = batch.packed_inputs  # unmasked inputs are the tokens
+        features = encode(model, batch.tokens, options, embedding_layout)
         embeddings = mean_pool(features, batch.residue_mask)
     return PerSampleResult(
         {n.removeprefix("model."): g for n, g in gradients.items()}, losses.detach(), embeddings
@@ -519,12 +669,35 @@ def _functional(model: nn.Module, batch: LossBatch, targets: Sequence[str]) -> P
 
 
 def per_sample_gradients(
-    model: nn.Module, batch: LossBatch, targets: Sequence[str]
+    model: nn.Module,
+    batch: LossBatch,
+    targets: Sequence[str],
+    options: ForwardOptions | None = None,
 ) -> PerSampleResult:
-    """Per-sample gradients of ``targets`` for one batch (closed form where possible)."""
+    """Per-sample gradients of ``targets`` for one batch (closed form where possible).
+
+    ``options`` (default: the exact full-precision padded forward) selects the GPU
+    fast path; see :class:`ForwardOptions`.
+    """
+    options = options or ForwardOptions()
+    check_precision(targets, options.precision)
     if set(targets) <= CLOSED_FORM_TARGETS:
-        return _closed_form(model, batch, targets)
-    return _functional(model, batch, targets)
+        return _closed_form(model, batch, targets, options)
+    return _functional(model, batch, targets, options)
+
+
+def check_precision(targets: Sequence[str], precision: str) -> None:
+    """Refuse bfloat16 autocast for targets without a closed form.
+
+    The fast path autocasts the encoder of the closed-form LM-head gradients; the
+    ``torch.func`` per-sample gradients of other targets stay in the model's dtype.
+    """
+    if precision != "full" and not set(targets) <= CLOSED_FORM_TARGETS:
+        raise ConfigError(
+            f"precision={precision!r} is for the LM-head targets "
+            f"({', '.join(sorted(CLOSED_FORM_TARGETS))}); these targets use torch.func "
+            "per-sample gradients: use precision='full'"
+        )
 
 
 # ---------------------------------------------------------------------------- Fisher
@@ -717,6 +890,51 @@ def _batches(
         yield chosen, batch
 
 
+def _prefetch(items: Iterator[Any], *, enabled: bool, depth: int = 2) -> Iterator[Any]:
+    """Yield ``items``, producing the next ones in a background thread when ``enabled``.
+
+    On a GPU the tokenisation of the next batch (host work) then overlaps the
+    device's work on the current one. Order and values are unchanged.
+    """
+    if not enabled:
+        yield from items
+        return
+    import queue
+    import threading
+
+    finished = object()
+    pending: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                pending.put(item)
+            pending.put(finished)
+        except BaseException as error:  # handed to the consumer, raised there
+            pending.put(error)
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = pending.get()
+            if item is finished:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                pending.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.01)
+
+
 def _check_truncation(sequences: SequenceSet, config: InfluenceConfig, max_length: int) -> None:
     if config.truncation != "error":
         return
@@ -797,6 +1015,7 @@ def fit_fisher(
     _check_not_empty(sequences)
     check_molecule(alphabet, sequences)
     targets = resolve_targets(model, config.target)
+    check_precision(targets, config.precision)
     max_length = effective_max_length(model, config)
     _check_truncation(sequences, config, max_length)
     if subset is None:
@@ -811,8 +1030,10 @@ def fit_fisher(
     bar = tqdm(
         total=len(subset), unit="seq", desc="Fisher", disable=not progress, dynamic_ncols=True
     )
+    options = config.forward_options()
     for chosen, batch in _batches(model, alphabet, sequences, subset, config, targets, max_length):
-        result = per_sample_gradients(model, batch.to(device, DTYPES[config.dtype]), targets)
+        batch = batch.to(device, DTYPES[config.dtype])
+        result = per_sample_gradients(model, batch, targets, options)
         for name, gradient in result.gradients.items():
             sums[name] += gradient.double().square().sum(0)
         bar.update(len(chosen))
@@ -841,26 +1062,38 @@ def _score_chunk(
     device: torch.device,
     on_batch: Callable[[int], None],
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Scores and embeddings of the sequences at ``indices`` (a shard), in ``indices`` order."""
+    """Scores and embeddings of the sequences at ``indices`` (a shard), in ``indices`` order.
+
+    Results stay on the device until the shard is done and are copied to the host
+    once: a copy per batch would make the host wait for the GPU after every batch.
+    """
     dtype = DTYPES[config.dtype]
-    influence = np.empty(len(indices), dtype=np.float64)
-    losses = np.empty(len(indices), dtype=np.float64)
-    embeddings = None
+    options = config.forward_options()
     position = {int(i): p for p, i in enumerate(indices)}
-    for chosen, batch in _batches(model, alphabet, sequences, indices, config, targets, max_length):
-        result = per_sample_gradients(model, batch.to(device, dtype), targets)
+    rows: list[np.ndarray] = []
+    totals: list[torch.Tensor] = []
+    batch_losses: list[torch.Tensor] = []
+    pooled: list[torch.Tensor] = []
+    batches = _batches(model, alphabet, sequences, indices, config, targets, max_length)
+    for chosen, batch in _prefetch(batches, enabled=device.type == "cuda"):
+        result = per_sample_gradients(model, batch.to(device, dtype), targets, options)
         total = torch.zeros(len(chosen), dtype=torch.float64, device=device)
         for name, gradient in result.gradients.items():
             flat = gradient.reshape(len(chosen), -1)  # (B, P)
             total += flat.square().to(torch.float64) @ weights[name].reshape(-1)
-        rows = [position[int(i)] for i in chosen]
-        influence[rows] = total.cpu().numpy()
-        losses[rows] = result.losses.double().cpu().numpy()
-        pooled = result.embeddings.float().cpu().numpy().astype(np.float16)
-        if embeddings is None:
-            embeddings = np.empty((len(indices), pooled.shape[1]), dtype=np.float16)
-        embeddings[rows] = pooled
+        rows.append(np.fromiter((position[int(i)] for i in chosen), np.int64, len(chosen)))
+        totals.append(total)
+        batch_losses.append(result.losses.double())
+        pooled.append(result.embeddings.float())  # (B, D)
         on_batch(len(chosen))
+    order = np.concatenate(rows)
+    influence = np.empty(len(indices), dtype=np.float64)
+    losses = np.empty(len(indices), dtype=np.float64)
+    influence[order] = torch.cat(totals).cpu().numpy()
+    losses[order] = torch.cat(batch_losses).cpu().numpy()
+    matrix = torch.cat(pooled).cpu().numpy().astype(np.float16)  # (n, D)
+    embeddings = np.empty_like(matrix)
+    embeddings[order] = matrix
     lengths = sequences.lengths[indices]
     frame = pd.DataFrame(
         {
@@ -888,6 +1121,13 @@ def _ensure_writable(run_dir: Path) -> None:
         raise RunDirectoryError(
             f"{run_dir}: cannot write the run directory ({error.strerror or error})"
         ) from error
+
+
+def _absolute_source(source: str | None) -> str | None:
+    """An input file's absolute path (so the run directory can find it from anywhere)."""
+    if source and Path(source).is_file():
+        return str(Path(source).resolve())
+    return source
 
 
 def _now() -> str:
@@ -933,76 +1173,34 @@ def score(
     alphabet = model_alphabet(model, alphabet)
     _check_not_empty(sequences)
     check_molecule(alphabet, sequences)
-    targets = resolve_targets(model, config.target)
-    if sorted(targets) != sorted(fisher.targets):
-        raise ConfigError(
-            f"the Fisher was fitted on {fisher.targets} but the config targets {targets}"
-        )
+    targets = fisher_targets(model, fisher, config)
     max_length = effective_max_length(model, config)
     _check_truncation(sequences, config, max_length)
     run_dir = Path(run_dir)
     _ensure_writable(run_dir)
     device, _ = _prepare_model(model, config)
-
-    identity = {
-        "model_sha256": model_fingerprint(model),
-        "fisher_sha256": fisher.fingerprint(),
-        "input_sha256": input_fingerprint(sequences),
-        "score_config": config.score_key(),
-    }
-    manifest_path = run_dir / MANIFEST_NAME
-    if manifest_path.exists() and shard_paths(run_dir):
-        previous = read_json(manifest_path).get("identity", {})
-        changed = [key for key, value in identity.items() if previous.get(key) != value]
-        if changed and not overwrite:
-            raise RunDirectoryError(
-                f"{run_dir} holds scores made with a different {', '.join(k.split('_')[0] for k in changed)}; "
-                "use another run directory or overwrite=True (--overwrite) to start over"
-            )
-        if changed:
-            shutil.rmtree(run_dir / SCORES_DIR)
     weights = {
         n: w.to(device)
         for n, w in fisher.inverse_weights(config.damping, config.damping_mode).items()
     }
-    manifest: dict[str, Any] = {
-        "biocoreset_viz_version": __version__,
-        "status": "scoring",
-        "started": _now(),
-        "model": {
-            "name": model_name,
-            "sha256": identity["model_sha256"],
-            "architecture": "esm2" if is_esm2(model) else "esm1b",
-            "layers": len(model.layers),
-            "embed_dim": int(model.embed_tokens.embedding_dim),
-        },
-        "alphabet": list(alphabet.all_toks),
-        "molecule": alphabet_molecule(alphabet),
-        "input": {
-            "path": sequences.source,
-            "count": len(sequences),
-            "sha256": identity["input_sha256"],
-        },
-        "config": config.to_dict(),
-        "targets": targets,
-        "damping_value": fisher.damping_value(config.damping, config.damping_mode),
-        "fisher": {
-            "file": FISHER_NAME,
-            "sha256": identity["fisher_sha256"],
-            "subset_size": fisher.n_sequences,
-            "subset_seed": fisher.metadata.get("subset_seed"),
-            "subset_ids_file": FISHER_SUBSET_NAME,
-        },
-        "max_length": max_length,
-        "identity": identity,
-        **(extra_manifest or {}),
+    input_record = {
+        "path": _absolute_source(sequences.source),
+        "count": len(sequences),
+        "sha256": input_fingerprint(sequences),
     }
-    if manifest_path.exists():
-        manifest["started"] = read_json(manifest_path).get("started", manifest["started"])
-    write_json(manifest_path, manifest)
-    if not (run_dir / FISHER_NAME).exists():
-        fisher.save(run_dir / FISHER_NAME)
-        _write_subset_ids(run_dir, fisher)
+    manifest = start_score_manifest(
+        model,
+        fisher,
+        config,
+        run_dir,
+        alphabet=alphabet,
+        targets=targets,
+        max_length=max_length,
+        input_record=input_record,
+        model_name=model_name,
+        overwrite=overwrite,
+        extra_manifest={"engine": {"name": "local"}, **(extra_manifest or {})},
+    )
 
     n = len(sequences)
     shard_starts = range(0, n, config.shard_size)
@@ -1039,18 +1237,111 @@ def score(
         )
         write_shard(run_dir / SCORES_DIR / name, frame, embeddings)
     bar.close()
-    lengths = sequences.lengths
+    truncated = int((sequences.lengths > max_length).sum())
+    complete_score_manifest(run_dir, manifest, scored=n, truncated=truncated)
+    return ScoreTable.load(run_dir)
+
+
+def fisher_targets(model: nn.Module, fisher: DiagonalFisher, config: InfluenceConfig) -> list[str]:
+    """The config's target names, checked against the ones the Fisher was fitted on."""
+    targets = resolve_targets(model, config.target)
+    if sorted(targets) != sorted(fisher.targets):
+        raise ConfigError(
+            f"the Fisher was fitted on {fisher.targets} but the config targets {targets}"
+        )
+    check_precision(targets, config.precision)
+    return targets
+
+
+def start_score_manifest(
+    model: nn.Module,
+    fisher: DiagonalFisher,
+    config: InfluenceConfig,
+    run_dir: Path,
+    *,
+    alphabet,
+    targets: Sequence[str],
+    max_length: int,
+    input_record: dict[str, Any],
+    model_name: str | None,
+    overwrite: bool,
+    extra_manifest: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Check the run directory's identity and write its manifest with status "scoring".
+
+    Shared by every scoring engine, so that the local and the Ray engine write the
+    same manifest and can each resume the other's run. The identity is the model's
+    and the Fisher's fingerprints, the input's (``input_record["sha256"]``) and the
+    score-relevant config; scores made with another identity are refused unless
+    ``overwrite`` (then deleted).
+
+    Returns:
+        The manifest, to be completed by :func:`complete_score_manifest`.
+    """
+    identity = {
+        "model_sha256": model_fingerprint(model),
+        "fisher_sha256": fisher.fingerprint(),
+        "input_sha256": input_record["sha256"],
+        "score_config": config.score_key(),
+    }
+    manifest_path = run_dir / MANIFEST_NAME
+    if manifest_path.exists() and shard_paths(run_dir):
+        previous = read_json(manifest_path).get("identity", {})
+        changed = [key for key, value in identity.items() if previous.get(key) != value]
+        if changed and not overwrite:
+            raise RunDirectoryError(
+                f"{run_dir} holds scores made with a different {', '.join(k.split('_')[0] for k in changed)}; "
+                "use another run directory or overwrite=True (--overwrite) to start over"
+            )
+        if changed:
+            shutil.rmtree(run_dir / SCORES_DIR)
+    manifest: dict[str, Any] = {
+        "biocoreset_viz_version": __version__,
+        "status": "scoring",
+        "started": _now(),
+        "model": {
+            "name": model_name,
+            "sha256": identity["model_sha256"],
+            "architecture": "esm2" if is_esm2(model) else "esm1b",
+            "layers": len(model.layers),
+            "embed_dim": int(model.embed_tokens.embedding_dim),
+        },
+        "alphabet": list(alphabet.all_toks),
+        "molecule": alphabet_molecule(alphabet),
+        "input": input_record,
+        "config": config.to_dict(),
+        "targets": targets,
+        "damping_value": fisher.damping_value(config.damping, config.damping_mode),
+        "fisher": {
+            "file": FISHER_NAME,
+            "sha256": identity["fisher_sha256"],
+            "subset_size": fisher.n_sequences,
+            "subset_seed": fisher.metadata.get("subset_seed"),
+            "subset_ids_file": FISHER_SUBSET_NAME,
+        },
+        "max_length": max_length,
+        "identity": identity,
+        **(extra_manifest or {}),
+    }
+    if manifest_path.exists():
+        manifest["started"] = read_json(manifest_path).get("started", manifest["started"])
+    write_json(manifest_path, manifest)
+    if not (run_dir / FISHER_NAME).exists():
+        fisher.save(run_dir / FISHER_NAME)
+        _write_subset_ids(run_dir, fisher)
+    return manifest
+
+
+def complete_score_manifest(
+    run_dir: Path, manifest: dict[str, Any], *, scored: int, truncated: int
+) -> None:
+    """Mark a scoring run complete in its manifest, with its counts."""
     manifest.update(
         status="complete",
         finished=_now(),
-        counts={
-            "scored": n,
-            "truncated": int((lengths > max_length).sum()),
-            "skipped": 0,
-        },
+        counts={"scored": scored, "truncated": truncated, "skipped": 0},
     )
-    write_json(manifest_path, manifest)
-    return ScoreTable.load(run_dir)
+    write_json(run_dir / MANIFEST_NAME, manifest)
 
 
 def _write_subset_ids(run_dir: Path, fisher: DiagonalFisher) -> None:
@@ -1076,11 +1367,11 @@ class FinetuneSettings:
 
 
 def _fisher_stage_identity(
-    base_sha: str, sequences: SequenceSet, config: InfluenceConfig, settings: FinetuneSettings
+    base_sha: str, input_sha: str, config: InfluenceConfig, settings: FinetuneSettings
 ) -> dict[str, Any]:
     return {
         "base_model_sha256": base_sha,
-        "input_sha256": input_fingerprint(sequences),
+        "input_sha256": input_sha,
         "score_config": config.score_key(),
         "finetune": dataclasses.asdict(settings),
     }
@@ -1138,10 +1429,63 @@ def score_run(
     _check_not_empty(sequences)
     check_molecule(alphabet, sequences)
     resolve_targets(network, config.target)  # fail fast on a bad target
-    max_length = effective_max_length(network, config)
-    _check_truncation(sequences, config, max_length)
+    _check_truncation(sequences, config, effective_max_length(network, config))
+    fisher, finetune_summary = fisher_stage(
+        network,
+        alphabet,
+        run_dir,
+        config,
+        settings,
+        n_pool=len(sequences),
+        input_sha256=input_fingerprint(sequences),
+        subset_sequences=sequences.subset,
+        overwrite=overwrite,
+        progress=progress,
+    )
+    return score(
+        network,
+        fisher,
+        sequences,
+        config,
+        run_dir,
+        alphabet=alphabet,
+        model_name=model_name,
+        overwrite=overwrite,
+        progress=progress,
+        extra_manifest={"finetune": finetune_summary},
+    )
 
-    identity = _fisher_stage_identity(model_fingerprint(network), sequences, config, settings)
+
+def fisher_stage(
+    network: nn.Module,
+    alphabet,
+    run_dir: Path,
+    config: InfluenceConfig,
+    settings: FinetuneSettings,
+    *,
+    n_pool: int,
+    input_sha256: str,
+    subset_sequences: Callable[[np.ndarray], SequenceSet],
+    overwrite: bool = False,
+    progress: bool = True,
+) -> tuple[DiagonalFisher, dict[str, Any]]:
+    """Stages 1 and 2 of :func:`score_run`, reused when finished: fine-tune, then Fisher.
+
+    Needs only the pool's size and fingerprint and a way to fetch the subset's
+    sequences, so an engine that streams the pool (the Ray engine) runs the very
+    same stage: the subset is ``fisher_subset_indices(n_pool, ...)`` either way and
+    the Fisher is fitted on the subset's sequences in pool order.
+
+    Args:
+        network: the model, fine-tuned in place (or loaded with the saved fine-tuned
+            weights when the stage is already done).
+        subset_sequences: pool indices (sorted) -> those sequences, in that order.
+
+    Returns:
+        The Fisher and the fine-tune summary for the manifest.
+    """
+    max_length = effective_max_length(network, config)
+    identity = _fisher_stage_identity(model_fingerprint(network), input_sha256, config, settings)
     fisher_path = run_dir / FISHER_NAME
     finetuned_path = run_dir / FINETUNED_NAME
     fisher = DiagonalFisher.load(fisher_path) if DiagonalFisher.exists(fisher_path) else None
@@ -1159,11 +1503,12 @@ def score_run(
 
     finetune_log: list[dict] = []
     if fisher is None:
-        subset = fisher_subset_indices(len(sequences), config.fisher_subset, config.seed)
+        subset = fisher_subset_indices(n_pool, config.fisher_subset, config.seed)
+        subset_set = subset_sequences(subset)
         if settings.epochs:
             finetune_log = finetune(
                 network,
-                sequences.subset(subset),
+                subset_set,
                 alphabet=alphabet,
                 epochs=settings.epochs,
                 learning_rate=settings.learning_rate,
@@ -1174,8 +1519,14 @@ def score_run(
                 progress=progress,
             )
             _save_state(network, finetuned_path)
+        # The subset alone, in pool order, batches exactly as the subset of the pool would.
         fisher = fit_fisher(
-            network, sequences, config, alphabet=alphabet, subset=subset, progress=progress
+            network,
+            subset_set,
+            config,
+            alphabet=alphabet,
+            subset=np.arange(len(subset_set)),
+            progress=progress,
         )
         fisher.metadata["stage_identity"] = identity
         fisher.metadata["finetune_log"] = finetune_log
@@ -1195,15 +1546,4 @@ def score_run(
         "last_loss": log[-1]["loss"] if log else None,
         "weights_file": FINETUNED_NAME if settings.epochs else None,
     }
-    return score(
-        network,
-        fisher,
-        sequences,
-        config,
-        run_dir,
-        alphabet=alphabet,
-        model_name=model_name,
-        overwrite=overwrite,
-        progress=progress,
-        extra_manifest={"finetune": finetune_summary},
-    )
+    return fisher, finetune_summary

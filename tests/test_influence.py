@@ -141,7 +141,9 @@ def test_engine_matches_float64_brute_force(tmp_path, float64_softmax, architect
     names = resolve_targets(model, target)
     engine_fisher = torch.cat([fisher.values[n].reshape(-1) for n in names])
     fisher_error = (engine_fisher - expected_fisher).abs().max() / expected_fisher.abs().max()
-    influence_error = np.max(np.abs(table.scores - expected_influence.numpy()) / expected_influence.numpy())
+    influence_error = np.max(
+        np.abs(table.scores - expected_influence.numpy()) / expected_influence.numpy()
+    )
     assert fisher_error <= 1e-6
     assert influence_error <= 1e-6
 
@@ -182,11 +184,15 @@ def test_scores_do_not_depend_on_batch_size_or_order(tmp_path, loss, target):
     small_batches = InfluenceConfig(**{**base.to_dict(), "max_tokens": 45, "shard_size": 3})
     order = np.random.default_rng(0).permutation(len(pool))
     shuffled = pool.subset(order)
-    other = score(model, fisher, shuffled, small_batches, tmp_path / "b", alphabet=alphabet, progress=False)
+    other = score(
+        model, fisher, shuffled, small_batches, tmp_path / "b", alphabet=alphabet, progress=False
+    )
     by_id = dict(zip(other.ids, other.scores, strict=True))
     np.testing.assert_allclose([by_id[i] for i in reference.ids], reference.scores, rtol=1e-10)
     losses = dict(zip(other.ids, other.frame["loss"], strict=True))
-    np.testing.assert_allclose([losses[i] for i in reference.ids], reference.frame["loss"], rtol=1e-10)
+    np.testing.assert_allclose(
+        [losses[i] for i in reference.ids], reference.frame["loss"], rtol=1e-10
+    )
 
 
 def test_same_seed_same_scores_other_seed_other_subset(tmp_path):
@@ -225,14 +231,18 @@ def test_embedding_equals_mean_pooled_stock_representation(tmp_path):
         with torch.no_grad():
             representation = model(tokens, repr_layers=[2])["representations"][2][0]
         expected = representation[1 : len(sequence) + 1].mean(0).numpy()  # residues only
-        np.testing.assert_allclose(table.embeddings[row].astype(np.float32), expected, rtol=2e-3, atol=2e-3)
+        np.testing.assert_allclose(
+            table.embeddings[row].astype(np.float32), expected, rtol=2e-3, atol=2e-3
+        )
     assert table.embeddings.dtype == np.float16
 
 
 def test_scores_are_non_negative_and_the_run_directory_is_complete(tmp_path):
     model, alphabet = build_esm2(2, 16, 2, rna_alphabet(), seed=0), rna_alphabet()
     pool = random_pool(25, 3, 20, seed=8)
-    table = score_run(pool, (model, alphabet), tmp_path, InfluenceConfig(shard_size=10), progress=False)
+    table = score_run(
+        pool, (model, alphabet), tmp_path, InfluenceConfig(shard_size=10), progress=False
+    )
     assert (table.scores >= 0).all()
     assert len(shard_paths(tmp_path)) == 3
     manifest = json.loads((tmp_path / "manifest.json").read_text())
@@ -248,7 +258,13 @@ def test_scores_are_non_negative_and_the_run_directory_is_complete(tmp_path):
 
 def test_fisher_save_load_round_trip(tmp_path):
     model, alphabet, pool = tiny_esm2(), rna_alphabet(), random_pool(5, 3, 20)
-    fisher = fit_fisher(model, pool, InfluenceConfig(dtype="float64", fisher_subset=5), alphabet=alphabet, progress=False)
+    fisher = fit_fisher(
+        model,
+        pool,
+        InfluenceConfig(dtype="float64", fisher_subset=5),
+        alphabet=alphabet,
+        progress=False,
+    )
     path = fisher.save(tmp_path / "fisher.pt")
     assert DiagonalFisher.exists(path)
     loaded = DiagonalFisher.load(path)
@@ -285,7 +301,9 @@ def test_unknown_target_lists_the_available_names():
         resolve_targets(tiny_esm2(), "lm_head.dense.weights")
     message = str(info.value)
     assert "unknown target 'lm_head.dense.weights'" in message
-    assert "last_block" in message and "layers.<i>.fc1.weight" in message and "(i = 0..1)" in message
+    assert (
+        "last_block" in message and "layers.<i>.fc1.weight" in message and "(i = 0..1)" in message
+    )
 
 
 def test_protein_model_on_rna_input(tmp_path):
@@ -304,16 +322,26 @@ def test_empty_input(tmp_path):
 
 def test_too_long_with_truncation_error_names_the_record(tmp_path):
     model = tiny_esm2()
-    pool = SequenceSet.from_sequences(["ACGU", "ACGUACGUACGU"], ids=["short", "long"], molecule="rna")
+    pool = SequenceSet.from_sequences(
+        ["ACGU", "ACGUACGUACGU"], ids=["short", "long"], molecule="rna"
+    )
     with pytest.raises(InputError, match=r"1 sequences exceed max_length 8 .*\(record 'long'\)"):
-        score_run(pool, (model, rna_alphabet()), tmp_path, InfluenceConfig(max_length=8, truncation="error"), progress=False)
+        score_run(
+            pool,
+            (model, rna_alphabet()),
+            tmp_path,
+            InfluenceConfig(max_length=8, truncation="error"),
+            progress=False,
+        )
 
 
 def test_max_length_beyond_the_model_limit():
     model = tiny_esm1b()  # 128 positions: 126 residues
     pool = random_pool(3, 5, 10)
     with pytest.raises(ConfigError, match="exceeds the model's limit of 126 residues"):
-        fit_fisher(model, pool, InfluenceConfig(max_length=500), alphabet=rna_alphabet(), progress=False)
+        fit_fisher(
+            model, pool, InfluenceConfig(max_length=500), alphabet=rna_alphabet(), progress=False
+        )
 
 
 def test_unwritable_run_directory(tmp_path):
@@ -330,9 +358,20 @@ def test_refuses_a_run_made_with_another_config_unless_overwritten(tmp_path):
     score_run(pool, (first, alphabet), tmp_path, InfluenceConfig(fisher_subset=4), progress=False)
     changed = InfluenceConfig(fisher_subset=4, damping=1e-6)
     with pytest.raises(RunDirectoryError, match="different model, input, config or fine-tune"):
-        score_run(pool, (build_esm2(1, 16, 2, alphabet, seed=0), alphabet), tmp_path, changed, progress=False)
+        score_run(
+            pool,
+            (build_esm2(1, 16, 2, alphabet, seed=0), alphabet),
+            tmp_path,
+            changed,
+            progress=False,
+        )
     table = score_run(
-        pool, (build_esm2(1, 16, 2, alphabet, seed=0), alphabet), tmp_path, changed, overwrite=True, progress=False
+        pool,
+        (build_esm2(1, 16, 2, alphabet, seed=0), alphabet),
+        tmp_path,
+        changed,
+        overwrite=True,
+        progress=False,
     )
     assert table.manifest["config"]["damping"] == 1e-6
 
@@ -398,7 +437,9 @@ def test_killed_run_resumes_with_no_row_missing_or_duplicated(tmp_path, scoring_
     command, n = scoring_job
     run_dir = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(command(run_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command(run_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     while len(shard_paths(run_dir)) < 3 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -414,7 +455,9 @@ def test_killed_run_resumes_with_no_row_missing_or_duplicated(tmp_path, scoring_
     assert table.frame["index"].tolist() == list(range(n))
     assert table.frame["id"].is_unique
 
-    straight = subprocess.run(command(tmp_path / "straight"), env=env, capture_output=True, text=True, check=False)
+    straight = subprocess.run(
+        command(tmp_path / "straight"), env=env, capture_output=True, text=True, check=False
+    )
     assert straight.returncode == 0, straight.stderr
     reference = ScoreTable.load(tmp_path / "straight")
     np.testing.assert_array_equal(table.scores, reference.scores)

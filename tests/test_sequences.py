@@ -118,7 +118,9 @@ def test_unknown_suffix_is_sniffed(tmp_path):
 
 
 def test_streaming_reads_lazily(tmp_path):
-    path = write(tmp_path, "a.fa", ">a\nACGU\n>b\nGGG\n>c\n\n")  # c is empty: fails only when reached
+    path = write(
+        tmp_path, "a.fa", ">a\nACGU\n>b\nGGG\n>c\n\n"
+    )  # c is empty: fails only when reached
     reader = iter_sequences(path, molecule="rna")
     iterator = iter(reader)
     assert next(iterator).id == "a"

@@ -1,4 +1,9 @@
-"""``biocoreset score INPUT --model NAME_OR_PATH --out RUN_DIR``: self-influence and embeddings."""
+"""``biocoreset score INPUT... --model NAME_OR_PATH --out RUN_DIR``: self-influence and embeddings.
+
+``--engine local`` (default) scores in this process; ``--engine ray`` streams the
+input (several files, folders, globs, Parquet) through an actor pool on a Ray
+cluster (see :mod:`biocoreset_viz.distributed`) into the same run directory.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Fisher, and write every sequence's loss, self-influence and embedding to "
         "RUN_DIR/scores as Parquet shards. Run the same command again to resume.",
     )
-    parser.add_argument("input", help="FASTA, CSV/TSV or plain sequence file (gzip too)")
+    parser.add_argument(
+        "input",
+        nargs="+",
+        help="FASTA, CSV/TSV or plain sequence file (gzip too); with --engine ray also "
+        "several files, folders, globs and Parquet files (id, sequence, label columns)",
+    )
     parser.add_argument(
         "--model",
         required=True,
@@ -73,6 +83,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-size", type=int, default=4096, help="sequences per Parquet shard")
     parser.add_argument(
+        "--precision",
+        choices=("full", "bf16"),
+        default="full",
+        help="full (default): every step in --dtype; bf16: the encoder under bfloat16 "
+        "autocast, gradients, Fisher and scores in float32/float64 (GPU fast path)",
+    )
+    parser.add_argument(
+        "--packing",
+        action="store_true",
+        help="padding-free packing of each batch (variable-length attention; GPU fast path)",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the encoder (slow to start)"
+    )
+    engine = parser.add_argument_group("engine")
+    engine.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default): this process; ray: an actor pool on a Ray cluster "
+        "(pip install 'biocoreset_viz[distributed]')",
+    )
+    engine.add_argument(
+        "--ray-address",
+        help="cluster to join: 'auto' (this node's cluster), ray://HOST:10001; default: "
+        "$RAY_ADDRESS or a local cluster started here",
+    )
+    engine.add_argument(
+        "--ray-actors", type=int, help="scoring actors (default: one per GPU, or per CPU)"
+    )
+    engine.add_argument(
+        "--ray-cpus-per-actor", type=float, default=1.0, help="CPUs per actor (default 1)"
+    )
+    engine.add_argument(
+        "--ray-gpus-per-actor",
+        type=float,
+        help="GPUs per actor (default: 1 on a cluster with GPUs, else 0)",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace a run made with other settings"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -100,6 +149,9 @@ def config_from_args(args: argparse.Namespace):
         seed=args.seed,
         fisher_subset=args.fisher_subset,
         shard_size=args.shard_size,
+        precision=args.precision,
+        packing=args.packing,
+        compile=args.compile,
     )
 
 
@@ -116,16 +168,42 @@ def run(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise ConfigError(f"--device {config.device}: no CUDA device is available here")
-    sequences = read_sequences(args.input, molecule=args.molecule)
-    table = score_run(
-        sequences,
-        args.model,
-        args.out,
-        config,
-        finetune_settings=settings,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
+    if args.engine == "ray":
+        from biocoreset_viz.distributed import RayOptions, score_with_ray
+
+        options = RayOptions(
+            address=args.ray_address,
+            num_actors=args.ray_actors,
+            cpus_per_actor=args.ray_cpus_per_actor,
+            gpus_per_actor=args.ray_gpus_per_actor,
+        )
+        table = score_with_ray(
+            args.input,
+            args.model,
+            args.out,
+            config,
+            finetune_settings=settings,
+            options=options,
+            molecule=args.molecule,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+    else:
+        if len(args.input) > 1:
+            raise ConfigError(
+                f"{len(args.input)} input files: the local engine reads one; "
+                "use --engine ray for sharded input"
+            )
+        sequences = read_sequences(args.input[0], molecule=args.molecule)
+        table = score_run(
+            sequences,
+            args.model,
+            args.out,
+            config,
+            finetune_settings=settings,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
     counts = table.manifest["counts"]
     print(
         f"scored {counts['scored']:,} sequences ({counts['truncated']:,} truncated to "

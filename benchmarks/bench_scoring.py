@@ -1,0 +1,353 @@
+"""Scoring throughput and memory, measured side by side in one run.
+
+Three ways over the same sequences and model:
+
+(a) ours       ``biocoreset_viz.influence.score``: length-sorted token-budget batches,
+               loss over real tokens, closed-form per-sample gradients of
+               ``lm_head.dense.weight``, embeddings, Parquet shards written; in
+               each variant of ``--ours``: ``full`` (float32, padded batches, fused
+               attention), ``bf16`` (the GPU fast path: bfloat16 autocast of the
+               encoder), ``bf16+packing`` (plus padding-free packing), ``+compile``;
+(b) forward    fair-esm's stock forward only (no gradients, nothing written), same
+               batches: the floor any scorer pays;
+(c) published  the published algorithm's shape: every sequence padded to a
+               1,024-token window, batches of 20, fp32, loss over every window
+               position (padding included), per-sample gradients of
+               ``lm_head.dense.weight`` (in closed form: fair-esm's forward has
+               data-dependent branches that ``vmap(jacrev)`` rejects, and the closed
+               form gives the same gradient faster).
+
+Goals (issue 3, 2-core CPU, demo RNA model): (a) >= 5x faster than (c); (a) >= 0.7x
+the throughput of (b); peak memory while scoring 100,000 sequences < 2 GB and flat.
+Goals (issue 8, one H100, RNA-FM size, log-normal lengths with median 150): the best
+(a) >= 10,000 seq/s, >= 5x (b) and >= 50x (c). Results: benchmarks/RESULTS.md.
+
+Models: a name or path, or random weights (throughput does not depend on them):
+``random:LAYERS:DIM:HEADS:MOLECULE`` is an ESM-2 (rotary positions),
+``random1b:LAYERS:DIM:HEADS:MOLECULE[:FFN]`` an ESM-1b-architecture model as RNA-FM
+(learned positions; FFN width default 4 x DIM). RNA-FM size is 12:640:20 (the ESM-2
+stand-in has 59.5M parameters), ESM-2 35M is 12:480:20.
+
+    python benchmarks/bench_scoring.py                       # demo RNA model, CPU
+    python benchmarks/bench_scoring.py --memory-run 100000   # plus the memory run
+    python benchmarks/bench_scoring.py --device cuda --model random:12:640:20:rna \\
+        --lengths lognormal --n 20000 --max-tokens 16384      # GPU, RNA-FM size
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from argparse import Namespace
+from pathlib import Path
+
+import esm
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from biocoreset_viz.datasets import load_demo
+from biocoreset_viz.influence import InfluenceConfig, fit_fisher, score
+from biocoreset_viz.models import (
+    alphabet_for_molecule,
+    build_esm2,
+    encode_batch,
+    load_model,
+    token_budget_batches,
+)
+from biocoreset_viz.sequences import SequenceSet
+
+PUBLISHED_WINDOW = 1024
+PUBLISHED_BATCH = 20
+
+
+OURS_VARIANTS = {
+    "full": {},
+    "bf16": {"precision": "bf16"},
+    "bf16+packing": {"precision": "bf16", "packing": True},
+    "packing": {"packing": True},
+    "bf16+packing+compile": {"precision": "bf16", "packing": True, "compile": True},
+    "bf16+compile": {"precision": "bf16", "compile": True},
+}
+
+
+def build_esm1b(
+    layers: int, dim: int, heads: int, molecule: str, ffn: int | None = None
+) -> torch.nn.Module:
+    """A random ESM-1b-architecture model (RNA-FM's: learned positions, 1,024 of them)."""
+    args = Namespace(
+        arch="roberta_large",
+        layers=layers,
+        embed_dim=dim,
+        ffn_embed_dim=ffn or 4 * dim,
+        attention_heads=heads,
+        max_positions=1024,
+        emb_layer_norm_before=True,
+        token_dropout=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return esm.model.esm1.ProteinBertModel(args, alphabet_for_molecule(molecule))
+
+
+def make_model(spec: str, device: str):
+    """Names and paths, ``random:L:D:H:MOLECULE`` (ESM-2) or ``random1b:...`` (ESM-1b)."""
+    if spec.startswith(("random:", "random1b:")):
+        kind, layers, dim, heads, molecule, *ffn = spec.split(":")
+        if kind == "random1b":
+            width = int(ffn[0]) if ffn else None
+            model = build_esm1b(int(layers), int(dim), int(heads), molecule, width)
+        else:
+            model = build_esm2(int(layers), int(dim), int(heads), molecule, seed=0)
+        alphabet = alphabet_for_molecule(molecule)
+    else:
+        model, alphabet = load_model(spec)
+    return model.to(device).eval(), alphabet
+
+
+def make_pool(kind: str, n: int, molecule: str, seed: int = 0) -> SequenceSet:
+    """``n`` sequences: resampled from the demo set of the molecule, or log-normal random."""
+    rng = np.random.default_rng(seed)
+    if kind == "demo":
+        demo = load_demo("rna" if molecule == "rna" else "proteome")
+        picks = rng.integers(0, len(demo), n)
+        sequences = [demo.sequences[i] for i in picks]
+    else:
+        letters = np.array(list("ACGU" if molecule == "rna" else "ACDEFGHIKLMNPQRSTVWY"))
+        lengths = np.clip(rng.lognormal(np.log(150), 0.6, n).astype(int), 10, 1022)
+        sequences = ["".join(rng.choice(letters, length)) for length in lengths]
+    return SequenceSet([f"s{i}" for i in range(n)], sequences, molecule)
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_ours(model, alphabet, pool, fisher, config, device) -> float:
+    with tempfile.TemporaryDirectory() as run_dir:
+        synchronize(device)
+        start = time.perf_counter()
+        score(model, fisher, pool, config, run_dir, alphabet=alphabet, progress=False)
+        synchronize(device)
+        return time.perf_counter() - start
+
+
+def time_forward(model, alphabet, pool, config, device) -> float:
+    lengths = np.minimum(pool.lengths, PUBLISHED_WINDOW - 2)
+    synchronize(device)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for group in token_budget_batches(lengths, config.max_tokens):
+            tokens = encode_batch(
+                alphabet, [pool.sequences[i] for i in group], max_length=PUBLISHED_WINDOW - 2
+            )
+            model(tokens.to(device))["logits"]
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def time_published(model, alphabet, pool, fisher, damping, device) -> float:
+    weights = (1.0 / (fisher.values["lm_head.dense.weight"] + damping)).float().to(device)
+    head = model.lm_head
+    layers = len(model.layers)
+    synchronize(device)
+    start = time.perf_counter()
+    for first in range(0, len(pool), PUBLISHED_BATCH):
+        batch = pool.sequences[first : first + PUBLISHED_BATCH]
+        tokens = encode_batch(alphabet, batch, max_length=PUBLISHED_WINDOW - 2)
+        window = torch.full((len(batch), PUBLISHED_WINDOW), alphabet.padding_idx)
+        window[:, : tokens.shape[1]] = tokens
+        window = window.to(device)
+        with torch.no_grad():
+            features = model(window, repr_layers=[layers])["representations"][layers]  # (B, W, D)
+        z = head.dense(features).detach().requires_grad_(True)  # (B, W, D)
+        logits = F.linear(head.layer_norm(F.gelu(z)), head.weight) + head.bias  # (B, W, V)
+        losses = F.cross_entropy(logits.transpose(1, 2), window, reduction="none").mean(1)  # (B,)
+        (delta,) = torch.autograd.grad(losses.sum(), z)
+        gradients = delta.transpose(1, 2) @ features  # (B, D, D)
+        (gradients.square() * weights).sum((1, 2)).cpu()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_child(args: argparse.Namespace) -> None:
+    """Score ``args.memory_child`` sequences, sampling resident memory as it goes."""
+    model, alphabet = make_model(args.model, args.device)
+    pool = make_pool(args.lengths, args.memory_child, args.molecule, seed=1)
+    config = InfluenceConfig(fisher_subset=500, device=args.device, max_tokens=args.max_tokens)
+    fisher = fit_fisher(model, pool, config, alphabet=alphabet, progress=False)
+    samples: list[tuple[float, int]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append((time.perf_counter(), rss_bytes()))
+            time.sleep(0.25)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    start = time.perf_counter()
+    sampler.start()
+    with tempfile.TemporaryDirectory() as run_dir:
+        score(model, fisher, pool, config, run_dir, alphabet=alphabet, progress=False)
+    done.set()
+    sampler.join()
+    elapsed = time.perf_counter() - start
+    rss = np.array([r for _, r in samples])
+    tenths = [int(rss[: max(1, len(rss) * k // 10)].max()) for k in (1, 5, 10)]
+    print(
+        json.dumps(
+            {
+                "n": args.memory_child,
+                "seconds": elapsed,
+                "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                "max_rss_first_10pct": tenths[0],
+                "max_rss_first_50pct": tenths[1],
+                "max_rss_all": tenths[2],
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", default="demo-rna", help="model name/path or random:L:D:H:MOLECULE"
+    )
+    parser.add_argument("--molecule", default="rna", choices=("rna", "protein"))
+    parser.add_argument("--lengths", default="demo", choices=("demo", "lognormal"))
+    parser.add_argument("--n", type=int, default=1000, help="sequences for (a), (b) and (c)")
+    parser.add_argument(
+        "--published-n",
+        type=int,
+        help="sequences for (c) (default: --n); every one costs a 1,024-token window",
+    )
+    parser.add_argument(
+        "--ours",
+        default="full",
+        help=f"comma-separated variants of (a): {', '.join(OURS_VARIANTS)} (default: full)",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=40, help="sequences run untimed through each method first"
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--max-tokens", type=int, default=8192)
+    parser.add_argument("--memory-run", type=int, default=0, help="also score this many in a child")
+    parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args)
+        return
+    variants = [v.strip() for v in args.ours.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in OURS_VARIANTS]
+    if unknown or not variants:
+        parser.error(f"--ours: unknown variants {unknown}; choose from {', '.join(OURS_VARIANTS)}")
+
+    model, alphabet = make_model(args.model, args.device)
+    pool = make_pool(args.lengths, args.n, args.molecule)
+    published_pool = pool.subset(range(min(args.published_n or args.n, args.n)))
+    config = InfluenceConfig(
+        fisher_subset=min(200, args.n), device=args.device, max_tokens=args.max_tokens
+    )
+    fisher = fit_fisher(model, pool, config, alphabet=alphabet, progress=False)
+    configs = {
+        name: InfluenceConfig(**{**config.to_dict(), **OURS_VARIANTS[name]}) for name in variants
+    }
+    warm = pool.subset(range(max(1, min(args.warmup, args.n))))
+    for variant in configs.values():  # compiles, autotunes and allocates once, untimed
+        time_ours(model, alphabet, warm, fisher, variant, args.device)
+    time_forward(model, alphabet, warm, config, args.device)
+    time_published(model, alphabet, warm.subset(range(min(20, len(warm)))), fisher,
+                   config.damping, args.device)  # fmt: skip
+
+    ours = {
+        name: time_ours(model, alphabet, pool, fisher, variant, args.device)
+        for name, variant in configs.items()
+    }
+    forward = time_forward(model, alphabet, pool, config, args.device)
+    published = time_published(model, alphabet, published_pool, fisher, config.damping, args.device)
+
+    rates = {f"(a) ours, {name}": args.n / seconds for name, seconds in ours.items()}
+    rates["(b) stock fair-esm forward, fp32 (floor)"] = args.n / forward
+    rates["(c) published shape (1024 window, batch 20, fp32)"] = len(published_pool) / published
+    best_name = max(ours, key=lambda name: args.n / ours[name])
+    best = args.n / ours[best_name]
+    stock_rate = args.n / forward
+    published_rate = len(published_pool) / published
+
+    parameters = sum(p.numel() for p in model.parameters())
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
+    print(
+        f"model {args.model} ({type(model).__name__}, {len(model.layers)} layers, "
+        f"{model.embed_tokens.embedding_dim} dim, {parameters / 1e6:.2f}M parameters)"
+    )
+    print(
+        f"device {args.device} ({device_name}), torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}, commit {git_commit()}"
+    )
+    lengths = pool.lengths
+    print(
+        f"{args.n} sequences ({args.lengths}), length median {np.median(lengths):.0f}, "
+        f"mean {lengths.mean():.0f}, max {lengths.max()}; token budget {args.max_tokens}; "
+        f"(c) on the first {len(published_pool)}"
+    )
+    print()
+    print("| method | seq/s |")
+    print("| --- | ---: |")
+    for name, rate in rates.items():
+        print(f"| {name} | {rate:,.1f} |")
+    print()
+    print(f"best (a) = {best_name}: {best:,.1f} seq/s")
+    print(
+        f"(a) vs (b): {best / stock_rate:.2f}x   (a) vs (c): {best / published_rate:.1f}x   "
+        "goals on one H100: (a) >= 10,000 seq/s, >= 5x (b), >= 50x (c); "
+        "on the 2-core CPU with the demo model: >= 0.7x (b), >= 5x (c)"
+    )
+
+    if args.memory_run:
+        child = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--memory-child", str(args.memory_run),
+             "--model", args.model, "--molecule", args.molecule, "--lengths", args.lengths,
+             "--device", args.device, "--max-tokens", str(args.max_tokens)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        report = json.loads(child.stdout.strip().splitlines()[-1])
+        gib = 1024**3
+        print(
+            f"memory run: {report['n']:,} sequences in {report['seconds']:.0f} s "
+            f"({report['n'] / report['seconds']:.0f} seq/s); peak RSS {report['peak_rss'] / gib:.2f} GiB "
+            f"(goal < 2 GB: {'met' if report['peak_rss'] < 2e9 else 'NOT met'}); max RSS after "
+            f"10% / 50% / 100% of the run: {report['max_rss_first_10pct'] / gib:.2f} / "
+            f"{report['max_rss_first_50pct'] / gib:.2f} / {report['max_rss_all'] / gib:.2f} GiB"
+        )
+
+
+if __name__ == "__main__":
+    main()
