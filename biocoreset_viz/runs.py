@@ -41,12 +41,24 @@ SCORE_COLUMNS = ("index", "id", "length", "truncated", "loss", "self_influence")
 EMBEDDING_COLUMN = "embedding"
 
 
+def _default_file_mode() -> int:
+    """The mode ``open()`` would give a new file (0o666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
+
+    The file gets the usual permissions (not the owner-only mode of a temporary
+    file), so run directories can be shared with a team.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _default_file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

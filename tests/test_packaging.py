@@ -40,3 +40,24 @@ def test_environment_yml_installs_the_project():
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
     assert "-e ." in pip_section
+
+
+def test_every_public_name_resolves():
+    import biocoreset_viz
+
+    missing = [
+        name for name in biocoreset_viz.__all__ if getattr(biocoreset_viz, name, None) is None
+    ]
+    assert not missing
+
+
+def test_importing_the_package_loads_no_heavy_dependency():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, biocoreset_viz, biocoreset_viz.cli; "
+        "print(sorted(m for m in ('torch', 'panel', 'holoviews', 'umap') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
