@@ -16,7 +16,7 @@ from biocoreset_viz import __version__
 from biocoreset_viz.errors import BiocoresetError
 
 # subcommand modules, in the order `biocoreset --help` lists them
-COMMANDS = ("info", "score")
+COMMANDS = ("info", "demo", "score", "select", "evaluate", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
