@@ -27,17 +27,22 @@ DEMO_MODEL = "demo-rna"
 DEMO_RUN_FOLDER = "demo_run"
 
 
-def demo_config() -> InfluenceConfig:
+def demo_config(model: str = DEMO_MODEL) -> InfluenceConfig:
     """The demo's scoring settings: the published choices on a 10% Fisher subset.
 
-    Sequences are cut to the length the demo model was trained on (256 residues),
-    which also keeps the long ribosomal RNAs of the set quick to score on a laptop.
+    Sequences are cut to the length the demo model was trained on (128 residues
+    for the bundled models), which also keeps the long ribosomal RNAs of the set
+    quick to score on a laptop.
     """
     from biocoreset_viz.influence import InfluenceConfig
     from biocoreset_viz.models import checkpoint_metadata
 
-    trained_length = checkpoint_metadata(DEMO_MODEL).get("recipe", {}).get("max_length", 256)
-    return InfluenceConfig(fisher_subset=0.1, seed=0, max_length=int(trained_length))
+    trained_length = checkpoint_metadata(model).get("recipe", {}).get("max_length")
+    return InfluenceConfig(
+        fisher_subset=0.1,
+        seed=0,
+        max_length=None if trained_length is None else int(trained_length),
+    )
 
 
 def demo_finetune() -> FinetuneSettings:
@@ -48,17 +53,26 @@ def demo_finetune() -> FinetuneSettings:
 
 
 def build_demo_run(
-    run_dir: str | Path, *, overwrite: bool = False, progress: bool = True
+    run_dir: str | Path,
+    *,
+    dataset: str = DEMO_DATASET,
+    overwrite: bool = False,
+    progress: bool = True,
 ) -> ScoreTable:
-    """Score the RNA demo set with the demo RNA model into ``run_dir`` (resumable)."""
-    from biocoreset_viz.datasets import load_demo
+    """Score a demo dataset with its demo model into ``run_dir`` (resumable).
+
+    The default, the RNA demo set with ``demo-rna``, is how the shipped demo run
+    was made.
+    """
+    from biocoreset_viz.datasets import demo_info, load_demo
     from biocoreset_viz.influence import score_run
 
+    model = demo_info(dataset).model
     return score_run(
-        load_demo(DEMO_DATASET),
-        DEMO_MODEL,
+        load_demo(dataset),
+        model,
         run_dir,
-        demo_config(),
+        demo_config(model),
         finetune_settings=demo_finetune(),
         overwrite=overwrite,
         progress=progress,
