@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import argparse
 
+from biocoreset_viz.cli.serve import port_number
+
 # the choices are repeated here so that `--help` does not import the data module
 DATASETS = ("rna", "rna_structures", "proteome", "hemopexin")
-
-
-def port_number(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number in 1..65535, got {value}")
-    return value
 
 
 def positive_int(text: str) -> int:
