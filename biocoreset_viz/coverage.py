@@ -11,6 +11,11 @@ Three views, each a function returning a small result object:
 
 :func:`compare_selections` puts the headline numbers of several selections in
 one table.
+
+Two more describe the pool itself, before any selection: :func:`redundancy_summary`
+(duplicates, cluster and family sizes) and :func:`pool_neighbours` (each
+sequence's nearest other sequence in embedding space, and how often it shares a
+label: :meth:`PoolNeighbours.agreement`).
 """
 
 from __future__ import annotations
@@ -313,3 +318,149 @@ def compare_selections(
             row[f"{column}_covered"] = label_coverage(values, indices).fraction
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ redundancy of a pool
+
+
+def _known_labels(values: Any) -> pd.Series:
+    """Labels as strings, missing ones (None, NaN, blank) as NaN."""
+    series = pd.Series(np.asarray(values, dtype=object))
+    present = series.notna() & (series.astype(str).str.strip() != "")
+    return series.astype(str).where(present)
+
+
+def redundancy_summary(labelings: Mapping[str, Any]) -> pd.DataFrame:
+    """How redundant a pool is under one or more groupings, one row per grouping.
+
+    A grouping gives each sequence a group: its exact sequence (duplicates), an
+    identity cluster, a family, a species ... Missing labels (None, NaN, blank)
+    are left out, so ``sequences`` counts the labelled ones only.
+
+    Args:
+        labelings: grouping name -> one label per sequence, e.g.
+            ``{"exact sequence": pool.sequences, "cluster": labels["cluster"]}``.
+
+    Returns:
+        ``grouping``, ``sequences`` (labelled), ``groups``, ``largest`` (members of
+        the largest group), ``singletons`` (groups of one), ``in_shared_groups``
+        (fraction of sequences whose group has another member) and ``redundant``
+        (``1 - groups / sequences``: the fraction a one-per-group subset drops).
+    """
+    rows = []
+    for name, values in labelings.items():
+        labels = _known_labels(values).dropna()
+        sizes = labels.value_counts()
+        n, groups = len(labels), len(sizes)
+        rows.append(
+            {
+                "grouping": name,
+                "sequences": n,
+                "groups": groups,
+                "largest": int(sizes.max()) if groups else 0,
+                "singletons": int((sizes == 1).sum()),
+                "in_shared_groups": float(sizes[sizes > 1].sum() / n) if n else float("nan"),
+                "redundant": 1.0 - groups / n if n else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class PoolNeighbours:
+    """Each sequence's nearest *other* sequence of the same pool in embedding space.
+
+    Attributes:
+        nearest: ``(N,)`` index of the nearest other sequence.
+        distances: ``(N,)`` that distance (float64), in ``metric``.
+        metric: ``"euclidean"`` or ``"cosine"``.
+    """
+
+    nearest: np.ndarray
+    distances: np.ndarray
+    metric: str
+
+    def agreement(self, labelings: Mapping[str, Any]) -> pd.DataFrame:
+        """How often a sequence's nearest neighbour shares its label, against chance.
+
+        Only sequences whose own label and whose neighbour's label are known count.
+        ``chance`` is the share expected if the neighbour were another labelled
+        sequence drawn at random: ``sum_c n_c (n_c - 1) / (n (n - 1))``.
+
+        Args:
+            labelings: grouping name -> one label per sequence.
+
+        Returns:
+            ``grouping``, ``sequences`` (counted), ``same_label`` and ``chance``.
+        """
+        rows = []
+        for name, values in labelings.items():
+            labels = _known_labels(values)
+            if len(labels) != len(self.nearest):
+                raise ValueError(f"{name}: {len(labels)} labels for {len(self.nearest)} sequences")
+            own = labels.to_numpy()
+            theirs = own[self.nearest]
+            counted = labels.notna().to_numpy() & pd.notna(theirs)
+            n = int(counted.sum())
+            sizes = labels.value_counts().to_numpy(np.float64)
+            known = sizes.sum()
+            rows.append(
+                {
+                    "grouping": name,
+                    "sequences": n,
+                    "same_label": float((own[counted] == theirs[counted]).mean())
+                    if n
+                    else float("nan"),
+                    "chance": float((sizes * (sizes - 1)).sum() / (known * (known - 1)))
+                    if known > 1
+                    else float("nan"),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def pool_neighbours(
+    embeddings: Any, *, metric: Literal["euclidean", "cosine"] = "euclidean"
+) -> PoolNeighbours:
+    """The nearest other sequence of every sequence in a pool (exact, in blocks).
+
+    Exact duplicates (equal embeddings) are each other's neighbours at distance 0.
+    Works in float32 blocks of at most 128 MiB of the N x N distance matrix; the
+    distance to the neighbour found is then recomputed directly in float64.
+
+    Args:
+        embeddings: ``(N, D)`` embeddings, N >= 2.
+        metric: ``"euclidean"`` or ``"cosine"`` (1 - cosine similarity).
+
+    Raises:
+        ValueError: bad embeddings or metric.
+    """
+    if metric not in ("euclidean", "cosine"):
+        raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+    matrix = np.asarray(embeddings)
+    if matrix.ndim != 2 or len(matrix) < 2:
+        raise ValueError(
+            f"embeddings must be an (N, D) array with N >= 2, got shape {matrix.shape}"
+        )
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    if not np.isfinite(matrix).all():
+        raise ValueError("embeddings contain NaN or infinite values")
+    if metric == "cosine":
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        matrix = matrix / np.where(norms > 0, norms, 1.0)
+    n = len(matrix)
+    norms = np.einsum("ij,ij->i", matrix, matrix)
+    nearest = np.empty(n, dtype=np.int64)
+    rows = max(1, min(n, _BLOCK_ENTRIES // n))
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        scores = matrix[start:stop] @ matrix.T  # (rows, N)
+        scores *= -2.0
+        scores += norms[None, :]
+        scores[np.arange(stop - start), np.arange(start, stop)] = np.inf  # not itself
+        nearest[start:stop] = np.argmin(scores, axis=1)
+    difference = matrix.astype(np.float64) - matrix[nearest]
+    distances = np.sqrt(np.einsum("ij,ij->i", difference, difference))
+    if metric == "cosine":
+        distances = distances**2 / 2.0
+    return PoolNeighbours(nearest, distances, metric)

@@ -1210,6 +1210,52 @@ def results_table(
     return wide.reindex([s for s in order if s in wide.index])
 
 
+def versus_baseline(
+    curves: pd.DataFrame,
+    *,
+    baseline: str = "random",
+    task: str = "mlm",
+    metric: str = "perplexity",
+) -> pd.DataFrame:
+    """Each subset's final metric against a baseline subset, with the seeds' spread.
+
+    A difference is only worth reading when it is larger than the noise between
+    seeds: ``beyond_spread`` says whether ``|difference|`` exceeds ``spread``, the
+    sum of the two subsets' standard deviations over seeds (a rough yardstick,
+    not a significance test; with one seed both are 0 and nothing is within it).
+
+    Args:
+        curves: a curves table.
+        baseline: the subset compared against (e.g. ``"random"``: random of the
+            coreset's size).
+        task, metric: which final metric (e.g. ``"mlm"``, ``"perplexity"``).
+
+    Returns:
+        One row per other subset, in the order of the curves: ``subset``,
+        ``mean``, ``sd``, ``n_seeds``, ``difference`` (subset minus baseline),
+        ``spread``, ``beyond_spread`` and ``better`` (beyond the spread and in the
+        metric's good direction: lower for loss and perplexity, else higher).
+
+    Raises:
+        ValueError: the baseline or the task/metric is not in the curves.
+    """
+    final = final_metrics(curves)
+    rows = final[(final["task"] == task) & (final["metric"] == metric)].set_index("subset")
+    if rows.empty:
+        raise ValueError(f"the curves have no {task} {metric}")
+    if baseline not in rows.index:
+        raise ValueError(f"no subset {baseline!r} with {task} {metric}; have {sorted(rows.index)}")
+    base = rows.loc[baseline]
+    order = [s for s in dict.fromkeys(curves["subset"]) if s in rows.index and s != baseline]
+    table = rows.loc[order, ["mean", "sd", "n_seeds"]].reset_index()
+    table["difference"] = table["mean"] - base["mean"]
+    table["spread"] = table["sd"] + base["sd"]
+    table["beyond_spread"] = table["difference"].abs() > table["spread"]
+    sign = -1.0 if (task, metric) in LOWER_IS_BETTER else 1.0
+    table["better"] = table["beyond_spread"] & (sign * table["difference"] > 0)
+    return table
+
+
 def format_table(table: pd.DataFrame) -> str:
     """A results table as Markdown (no extra dependency)."""
     header = ["subset", *[str(c) for c in table.columns]]

@@ -700,6 +700,108 @@ def check_precision(targets: Sequence[str], precision: str) -> None:
         )
 
 
+# ---------------------------------------------------------------------------- brute force
+
+
+def brute_force_gradients(
+    model: nn.Module,
+    sequences: SequenceSet | Sequence[str],
+    config: InfluenceConfig | None = None,
+    *,
+    alphabet=None,
+) -> torch.Tensor:
+    """Every sequence's per-sample gradient, one sequence at a time, with plain autograd.
+
+    The reference the engine is checked against: fair-esm's own forward
+    (``model(tokens)["logits"]``) on each sequence alone (no batching, no
+    padding unless ``config.reference_padding``), the loss of ``config.loss``
+    written out directly, and ``torch.autograd.grad``. Slow (one backward pass
+    per sequence): for small models and a few dozen sequences.
+
+    Args:
+        model: the model (use a float64 model for a comparison at 1e-6 or better).
+        sequences: a SequenceSet or plain strings (ids ``seq1``, ``seq2`` ... then;
+            they seed the MLM masks).
+        config: loss, target, MLM draws, seed, max_length (default :class:`InfluenceConfig`).
+        alphabet: defaults to ``model.alphabet``.
+
+    Returns:
+        ``(N, P)`` gradients in the model's dtype: the target parameters of
+        :func:`resolve_targets`, each flattened, concatenated in model order.
+    """
+    config = config or InfluenceConfig()
+    alphabet = model_alphabet(model, alphabet)
+    if not isinstance(sequences, SequenceSet):
+        sequences = SequenceSet.from_sequences(list(sequences), validate=False)
+    parameters = dict(model.named_parameters(remove_duplicate=False))
+    names = resolve_targets(model, config.target)
+    max_length = effective_max_length(model, config)
+    model.eval()
+    rows = []
+    for sequence_id, sequence in zip(sequences.ids, sequences.sequences, strict=True):
+        tokens = encode_batch(alphabet, [sequence], max_length=max_length)  # (1, T)
+        if config.reference_padding:
+            window = torch.full((1, config.reference_window), alphabet.padding_idx)
+            window[:, : tokens.shape[1]] = tokens
+            tokens = window
+        if config.loss == "mlm":
+            inputs, selected = mlm_mask_draws(
+                tokens,
+                [sequence_id],
+                alphabet,
+                draws=config.mlm_draws,
+                mask_prob=config.mask_prob,
+                seed=config.seed,
+            )
+            loss = 0.0
+            for draw in range(config.mlm_draws):
+                logits = model(inputs[:, draw])["logits"][0]  # (T, V)
+                ce = F.cross_entropy(logits, tokens[0], reduction="none")
+                loss = loss + ce[selected[0, draw]].mean() / config.mlm_draws
+        else:
+            logits = model(tokens)["logits"][0]  # (T, V)
+            ce = F.cross_entropy(logits, tokens[0], reduction="none")
+            counted = torch.ones_like(ce, dtype=torch.bool)
+            if not config.reference_padding:
+                counted = tokens[0].ne(alphabet.padding_idx)
+            loss = ce[counted].mean()
+        grads = torch.autograd.grad(loss, [parameters[n] for n in names])
+        rows.append(torch.cat([g.detach().reshape(-1) for g in grads]))
+    return torch.stack(rows)
+
+
+def brute_force_self_influence(
+    model: nn.Module,
+    sequences: SequenceSet | Sequence[str],
+    config: InfluenceConfig | None = None,
+    *,
+    alphabet=None,
+    subset: np.ndarray | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Design §2 by its formulas, on :func:`brute_force_gradients`: ``(F, s)`` in float64.
+
+    ``F = mean_{m in S} g_m * g_m`` over the subset S and ``s_i = sum_j g_ij^2 /
+    (F_j + lambda)``, lambda from ``config.damping`` and ``config.damping_mode``.
+
+    Args:
+        model, sequences, config, alphabet: as :func:`brute_force_gradients`.
+        subset: indices of S (default: :func:`fisher_subset_indices` with the
+            config's ``fisher_subset`` and ``seed``, as :func:`fit_fisher` draws it).
+
+    Returns:
+        ``(F, s)``: the ``(P,)`` diagonal Fisher and the ``(N,)`` self-influence.
+    """
+    config = config or InfluenceConfig()
+    gradients = brute_force_gradients(model, sequences, config, alphabet=alphabet).double()
+    if subset is None:
+        subset = fisher_subset_indices(len(gradients), config.fisher_subset, config.seed)
+    fisher = gradients[torch.as_tensor(np.asarray(subset, dtype=np.int64))].square().mean(0)
+    damping = config.damping
+    if config.damping_mode == "relative":
+        damping = config.damping * float(fisher.mean())
+    return fisher, (gradients.square() / (fisher + damping)).sum(1)
+
+
 # ---------------------------------------------------------------------------- Fisher
 
 

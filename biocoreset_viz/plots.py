@@ -12,7 +12,8 @@ from the library (:func:`~biocoreset_viz.coverage.stratum_coverage`,
 Figures:
 
 * :func:`influence_histogram`: self-influence of the pool and of the coreset, with
-  the hard-cutoff line and the strata boundaries;
+  the hard-cutoff line and the strata boundaries (:func:`selection_histogram`
+  draws it straight from a fitted selector or a Selection);
 * :func:`selection_map`: UMAP/PCA map, coreset in colour, pruned sequences in grey
   (still visible); hover shows id, length, score and family; above
   :data:`RASTERIZE_ABOVE` points the map is rasterized with datashader;
@@ -246,6 +247,68 @@ def influence_histogram(
         show_grid=True,
         xlabel=score.label,
         ylabel=count.label,
+    )
+
+
+def selection_histogram(
+    scores: Any,
+    selected: Any,
+    *,
+    log: bool = False,
+    bins: int | ScoreBins = 60,
+    title: str | None = None,
+    height: int = FIGURE_HEIGHT,
+) -> Any:
+    """:func:`influence_histogram` of one selection, its cutoff and strata read from it.
+
+    One call for the common case: the pool's scores and a fitted selector (or a
+    :class:`~biocoreset_viz.selection.Selection`). For CCI the hard-cutoff line and
+    the strata boundaries are drawn from the selector's ``cutoff_value_`` and
+    ``strata_`` (a Selection's ``summary["cutoff_value"]`` and ``strata``); other
+    methods draw the pool and the coreset only.
+
+    Args:
+        scores: self-influence of the pool, ``(N,)``.
+        selected: a fitted selector, a Selection, selected indices or a boolean mask.
+        log: logarithmic score axis and bins.
+        bins: number of bins, or a fitted :class:`ScoreBins` (shared by several
+            figures so that their bars line up).
+        title: figure title (default: the method and the coreset size).
+        height: figure height in pixels.
+    """
+    if isinstance(bins, ScoreBins):
+        score_bins = bins
+        log = score_bins.log
+        if len(np.asarray(scores)) != len(score_bins.codes):
+            raise ValueError(
+                f"the bins were fitted on {len(score_bins.codes)} scores, not {len(np.asarray(scores))}"
+            )
+    else:
+        score_bins = ScoreBins.fit(scores, bins=bins, log=log)
+    if hasattr(selected, "indices_"):  # a fitted selector
+        indices = selected.indices_
+        method = getattr(selected, "method", type(selected).__name__)
+        strata = getattr(selected, "strata_", None)
+        cutoff = getattr(selected, "cutoff_value_", None)
+    elif hasattr(selected, "indices") and hasattr(selected, "summary"):  # a Selection
+        indices, method, strata = selected.indices, selected.method, selected.strata
+        cutoff = selected.summary.get("cutoff_value")
+    else:
+        indices = _selected_indices(selected, len(score_bins.codes))
+        method, strata, cutoff = None, None, None
+    indices = _selected_indices(indices, len(score_bins.codes))
+    if title is None:
+        name = {"cci": "CCI", "topi": "Top-I"}.get(str(method), method)
+        who = f"{name} coreset" if name else "Coreset"
+        title = f"{who}: {len(indices):,} of {len(score_bins.codes):,} sequences"
+    edges = None if strata is None else strata["left"].to_numpy()[1:]
+    return influence_histogram(
+        score_bins.table(indices),
+        log=log,
+        cutoff=cutoff,
+        strata_edges=edges,
+        title=title,
+        height=height,
     )
 
 

@@ -10,10 +10,8 @@ from biocoreset_viz.cli import main
 from biocoreset_viz.runs import ScoreTable, read_json, write_json
 from biocoreset_viz.selection import (
     CoverageCentric,
-    MMseqsNotFoundError,
     Selection,
     TopInfluence,
-    find_mmseqs,
     run_sequences,
 )
 from biocoreset_viz.sequences import read_sequences
@@ -178,15 +176,7 @@ def test_a_size_is_required(tmp_path, capsys) -> None:
     assert "--pruning-rate" in capsys.readouterr().err
 
 
-def _have_mmseqs() -> bool:
-    try:
-        find_mmseqs()
-    except MMseqsNotFoundError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _have_mmseqs(), reason="MMseqs2 is not installed")
+@pytest.mark.mmseqs
 def test_identity_clusters_the_recorded_input(tmp_path, capsys) -> None:
     run_dir, _, frame = write_run(tmp_path)
     status = main(

@@ -19,21 +19,11 @@ from biocoreset_viz.coverage import (
 from biocoreset_viz.selection import (
     CoverageCentric,
     IdentityClustering,
-    MMseqsNotFoundError,
     RandomSelection,
     TopInfluence,
-    find_mmseqs,
     round_robin,
     stratify,
 )
-
-
-def _have_mmseqs() -> bool:
-    try:
-        find_mmseqs()
-    except MMseqsNotFoundError:
-        return False
-    return True
 
 
 def test_stratum_coverage_counts_selected_members_per_stratum() -> None:
@@ -199,7 +189,7 @@ def test_round_robin_over_clusters_represents_every_demo_cluster() -> None:
     assert label_coverage(clusters, uniform).fraction < 0.8
 
 
-@pytest.mark.skipif(not _have_mmseqs(), reason="MMseqs2 is not installed")
+@pytest.mark.mmseqs
 def test_identity_selection_covers_more_demo_clusters_than_random() -> None:
     rna = demo_rna()
     identity = IdentityClustering(n_select=1000, random_state=0, threads=2)
@@ -210,3 +200,73 @@ def test_identity_selection_covers_more_demo_clusters_than_random() -> None:
         assert label_coverage(labels, picked).fraction > label_coverage(labels, uniform).fraction, (
             column
         )
+
+
+# ---------------------------------------------------------------- redundancy of a pool
+
+
+def test_redundancy_summary_counts_groups_and_leaves_missing_labels_out() -> None:
+    summary = coverage_module.redundancy_summary(
+        {
+            "family": ["a", "a", "b", None, "c", "c", "c", " "],
+            "exact": ["AC", "AC", "GG", "GU", "UU", "UC", "UA", "UA"],
+        }
+    ).set_index("grouping")
+    family = summary.loc["family"]
+    assert family["sequences"] == 6 and family["groups"] == 3
+    assert family["largest"] == 3 and family["singletons"] == 1
+    assert family["in_shared_groups"] == pytest.approx(5 / 6)
+    assert family["redundant"] == pytest.approx(0.5)
+    exact = summary.loc["exact"]
+    assert exact["sequences"] == 8 and exact["groups"] == 6
+    assert exact["redundant"] == pytest.approx(0.25) and exact["singletons"] == 4
+
+
+def brute_force_pool_neighbours(points: np.ndarray) -> np.ndarray:
+    distances = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    return distances.min(axis=1)
+
+
+@pytest.mark.parametrize("block_entries", [None, 7])
+def test_pool_neighbours_match_brute_force(monkeypatch, block_entries) -> None:
+    if block_entries is not None:
+        monkeypatch.setattr(coverage_module, "_BLOCK_ENTRIES", block_entries)
+    points = np.random.default_rng(5).normal(size=(60, 4)).astype(np.float32)
+    points[7] = points[3]  # an exact duplicate: each other's neighbour at distance 0
+    result = coverage_module.pool_neighbours(points)
+    expected = brute_force_pool_neighbours(points.astype(np.float64))
+    np.testing.assert_allclose(result.distances, expected, rtol=1e-5, atol=1e-6)
+    assert (result.nearest != np.arange(60)).all()
+    assert result.nearest[7] == 3 and result.nearest[3] == 7
+    assert result.distances[3] == 0.0
+
+
+def test_pool_neighbours_cosine_and_bad_input() -> None:
+    points = np.array([[1.0, 0.0], [2.0, 0.1], [0.0, 1.0]])
+    result = coverage_module.pool_neighbours(points, metric="cosine")
+    assert result.nearest.tolist() == [1, 0, 1]
+    cosine = 1 - 0.1 / np.hypot(2.0, 0.1)
+    np.testing.assert_allclose(result.distances[2], cosine, atol=1e-6)
+    with pytest.raises(ValueError, match="N >= 2"):
+        coverage_module.pool_neighbours(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="metric"):
+        coverage_module.pool_neighbours(points, metric="manhattan")
+    with pytest.raises(ValueError, match="NaN"):
+        coverage_module.pool_neighbours(np.array([[np.nan, 1.0], [0.0, 1.0]]))
+
+
+def test_neighbour_agreement_against_chance() -> None:
+    # two tight pairs (a, b), then c at 20 (nearest: b at 10.1) and an unlabelled one at 30
+    points = np.array([[0.0], [0.1], [10.0], [10.1], [20.0], [30.0]])
+    neighbours = coverage_module.pool_neighbours(points)
+    assert neighbours.nearest.tolist() == [1, 0, 3, 2, 3, 4]
+    table = neighbours.agreement({"family": ["a", "a", "b", "b", "c", None]})
+    row = table.iloc[0]
+    assert row["grouping"] == "family"
+    assert row["sequences"] == 5  # the unlabelled one does not count
+    assert row["same_label"] == pytest.approx(4 / 5)  # c's neighbour is a b
+    # chance: two pairs among 5 labelled sequences -> (2 + 2) / (5 * 4)
+    assert row["chance"] == pytest.approx(4 / 20)
+    with pytest.raises(ValueError, match="labels for 6 sequences"):
+        neighbours.agreement({"short": ["a"]})

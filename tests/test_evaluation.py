@@ -96,16 +96,7 @@ def demo_like(tmp_path_factory):
     return run_dir, result
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run fastest on one thread, and far faster than on two when another
-    process keeps the second core busy (thread hand-offs then wait on it)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------ settings
@@ -503,3 +494,35 @@ def test_equal_steps_gives_every_subset_the_same_updates(tmp_path) -> None:
     assert result.parts.set_index("subset")["steps"].to_dict() == {"topi": 7, "full": 7}
     steps = result.curves.groupby("subset")["step"].apply(lambda s: sorted(set(s)))
     assert all(found == [0, 4, 7] for found in steps)  # checkpoints every ceil(7 / 2) steps
+
+
+def test_versus_baseline_reads_differences_against_the_seeds_spread() -> None:
+    from biocoreset_viz.evaluation import versus_baseline
+
+    # final perplexity per (subset, seed); a step-0 row first, which must be ignored
+    final = {
+        "random": [4.0, 4.2],  # mean 4.1, sd 0.1414
+        "cci": [4.05, 4.15],  # mean 4.1: within the spread
+        "topi": [4.9, 5.1],  # mean 5.0: beyond it, worse (perplexity: lower is better)
+        "full": [3.5, 3.52],  # mean 3.51: beyond it, better
+    }
+    rows = []
+    for subset, values in final.items():
+        for seed, value in enumerate(values):
+            rows.append((subset, seed, 0, 0, "mlm", "perplexity", 20.0))
+            rows.append((subset, seed, 10, 1000, "mlm", "perplexity", value))
+            rows.append((subset, seed, 10, 1000, "family", "accuracy", 0.5 + 0.1 * seed))
+    curves = pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+    table = versus_baseline(curves).set_index("subset")
+    assert list(table.index) == ["cci", "topi", "full"]
+    spread = np.std([4.0, 4.2], ddof=1)
+    assert table.loc["cci", "difference"] == pytest.approx(0.0, abs=1e-12)
+    assert table.loc["topi", "spread"] == pytest.approx(spread + np.std([4.9, 5.1], ddof=1))
+    assert table["beyond_spread"].tolist() == [False, True, True]
+    assert table["better"].tolist() == [False, False, True]
+    accuracy = versus_baseline(curves, task="family", metric="accuracy")
+    assert not accuracy["beyond_spread"].any()  # identical per seed: no difference
+    with pytest.raises(ValueError, match="no subset 'random10x'"):
+        versus_baseline(curves, baseline="random10x")
+    with pytest.raises(ValueError, match="no structure f1"):
+        versus_baseline(curves, task="structure", metric="f1")

@@ -15,7 +15,6 @@ import esm
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from biocoreset_viz.errors import ConfigError, InputError, RunDirectoryError
 from biocoreset_viz.forward import encoder_features
@@ -23,6 +22,8 @@ from biocoreset_viz.influence import (
     DiagonalFisher,
     FinetuneSettings,
     InfluenceConfig,
+    brute_force_gradients,
+    brute_force_self_influence,
     fisher_subset_indices,
     fit_fisher,
     mlm_mask_draws,
@@ -69,47 +70,6 @@ def float64_softmax(monkeypatch):
     monkeypatch.setattr(attention, "utils_softmax", lambda x, dim, onnx_trace=False: x.softmax(dim))
 
 
-def brute_force(model, alphabet, pool: SequenceSet, config: InfluenceConfig, subset):
-    """Every sequence's gradient one at a time with plain autograd on fair-esm's own
-    forward (no padding, no batching), then F and s by the formulas of design §2."""
-    parameters = dict(model.named_parameters(remove_duplicate=False))
-    names = resolve_targets(model, config.target)
-    gradients = []
-    for sequence_id, sequence in zip(pool.ids, pool.sequences, strict=True):
-        tokens = encode_batch(alphabet, [sequence])  # (1, T)
-        if config.reference_padding:
-            window = torch.full((1, config.reference_window), alphabet.padding_idx)
-            window[:, : tokens.shape[1]] = tokens
-            tokens = window
-        if config.loss == "mlm":
-            inputs, selected = mlm_mask_draws(
-                tokens,
-                [sequence_id],
-                alphabet,
-                draws=config.mlm_draws,
-                mask_prob=config.mask_prob,
-                seed=config.seed,
-            )
-            loss = 0.0
-            for draw in range(config.mlm_draws):
-                logits = model(inputs[:, draw])["logits"][0]
-                ce = F.cross_entropy(logits, tokens[0], reduction="none")
-                loss = loss + ce[selected[0, draw]].mean() / config.mlm_draws
-        else:
-            logits = model(tokens)["logits"][0]
-            ce = F.cross_entropy(logits, tokens[0], reduction="none")
-            counted = torch.ones_like(ce, dtype=torch.bool)
-            if not config.reference_padding:
-                counted = tokens[0].ne(alphabet.padding_idx)
-            loss = ce[counted].mean()
-        grads = torch.autograd.grad(loss, [parameters[n] for n in names])
-        gradients.append(torch.cat([g.reshape(-1) for g in grads]))
-    stacked = torch.stack(gradients)  # (N, P)
-    fisher = stacked[subset].square().mean(0)  # (P,)
-    influence = (stacked.square() / (fisher + config.damping)).sum(1)  # (N,)
-    return fisher, influence
-
-
 TARGETS = [
     "lm_head.dense.weight",
     "lm_head",
@@ -137,7 +97,9 @@ def test_engine_matches_float64_brute_force(tmp_path, float64_softmax, architect
     fisher = fit_fisher(model, pool, config, alphabet=alphabet, progress=False)
     table = score(model, fisher, pool, config, tmp_path, alphabet=alphabet, progress=False)
 
-    expected_fisher, expected_influence = brute_force(model, alphabet, pool, config, subset)
+    expected_fisher, expected_influence = brute_force_self_influence(
+        model, pool, config, alphabet=alphabet, subset=subset
+    )
     names = resolve_targets(model, target)
     engine_fisher = torch.cat([fisher.values[n].reshape(-1) for n in names])
     fisher_error = (engine_fisher - expected_fisher).abs().max() / expected_fisher.abs().max()
@@ -154,7 +116,9 @@ def test_stock_fair_esm_reference_agrees_within_its_float32_softmax(tmp_path):
     config = InfluenceConfig(dtype="float64", fisher_subset=6)
     fisher = fit_fisher(model, pool, config, alphabet=alphabet, progress=False)
     table = score(model, fisher, pool, config, tmp_path, alphabet=alphabet, progress=False)
-    _, expected = brute_force(model, alphabet, pool, config, np.arange(6))
+    _, expected = brute_force_self_influence(
+        model, pool, config, alphabet=alphabet, subset=np.arange(6)
+    )
     assert np.max(np.abs(table.scores - expected.numpy()) / expected.numpy()) <= 1e-6
 
 
@@ -462,3 +426,26 @@ def test_killed_run_resumes_with_no_row_missing_or_duplicated(tmp_path, scoring_
     reference = ScoreTable.load(tmp_path / "straight")
     np.testing.assert_array_equal(table.scores, reference.scores)
     np.testing.assert_array_equal(table.embeddings, reference.embeddings)
+
+
+# ------------------------------------------------------------ the public brute force
+
+
+def test_public_brute_force_truncates_like_the_engine_and_takes_strings(tmp_path):
+    model, alphabet = tiny_esm2(), rna_alphabet()
+    pool = random_pool(6, 15, 40, seed=12)
+    config = InfluenceConfig(dtype="float64", fisher_subset=6, max_length=10, damping=1e-3)
+    _, influence = brute_force_self_influence(model, pool, config, alphabet=alphabet)
+    fisher = fit_fisher(model, pool, config, alphabet=alphabet, progress=False)
+    table = score(model, fisher, pool, config, tmp_path, alphabet=alphabet, progress=False)
+    assert table.frame["truncated"].all()
+    np.testing.assert_allclose(influence.numpy(), table.scores, rtol=1e-6)
+    gradients = brute_force_gradients(model, pool.sequences, config, alphabet=alphabet)
+    assert gradients.shape == (6, 16 * 16) and gradients.dtype == torch.float64
+    relative = InfluenceConfig(**{**config.to_dict(), "damping_mode": "relative"})
+    fisher_values, relative_influence = brute_force_self_influence(
+        model, pool, relative, alphabet=alphabet, subset=np.arange(3)
+    )
+    torch.testing.assert_close(fisher_values, gradients[:3].square().mean(0))
+    expected = (gradients.square() / (fisher_values + 1e-3 * fisher_values.mean())).sum(1)
+    torch.testing.assert_close(relative_influence, expected)

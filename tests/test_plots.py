@@ -9,7 +9,7 @@ import pytest
 
 from biocoreset_viz import plots
 from biocoreset_viz.coverage import label_coverage, stratum_coverage
-from biocoreset_viz.selection import CoverageCentric
+from biocoreset_viz.selection import CoverageCentric, TopInfluence
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +168,35 @@ def test_learning_curves_draw_one_panel_per_task_and_metric() -> None:
         plots.learning_curves(curves.drop(columns="seed"))
     with pytest.raises(ValueError, match="x must be"):
         plots.learning_curves(curves, x="epoch")
+
+
+def test_selection_histogram_reads_cutoff_and_strata_from_the_selection(scores) -> None:
+    selector = CoverageCentric(pruning_rate=0.9, n_strata=10, random_state=0).fit(scores)
+    expected = plots.influence_histogram(
+        plots.histogram_counts(scores, selector.indices_, log=True),
+        log=True,
+        cutoff=selector.cutoff_value_,
+        strata_edges=selector.strata_["left"].to_numpy()[1:],
+    ).dframe()
+    from_selector = plots.selection_histogram(scores, selector, log=True)
+    pd.testing.assert_frame_equal(from_selector.dframe(), expected)
+    assert "CCI coreset: 200 of 2,000" in from_selector.opts.get().kwargs["title"]
+    saved = selector.to_selection(None)
+    pd.testing.assert_frame_equal(
+        plots.selection_histogram(scores, saved, log=True).dframe(), expected
+    )
+    # Top-I has no cutoff or strata: only the pool and the coreset are drawn
+    top = plots.selection_histogram(scores, TopInfluence(pruning_rate=0.9).fit(scores)).dframe()
+    assert set(top["kind"]) == {"pool", "coreset"}
+    assert top[top["kind"] == "coreset"]["y1"].sum() == 200
+
+
+def test_selection_histogram_shares_bins_and_checks_their_size(scores) -> None:
+    bins = plots.ScoreBins.fit(scores, bins=20, log=True)
+    first = plots.selection_histogram(scores, np.arange(10), bins=bins).dframe()
+    second = plots.selection_histogram(scores, np.arange(10, 400), bins=bins).dframe()
+    pool = first[first["kind"] == "pool"]
+    np.testing.assert_array_equal(pool["x0"], second[second["kind"] == "pool"]["x0"])
+    assert len(pool) == 20
+    with pytest.raises(ValueError, match="fitted on 2000 scores, not 5"):
+        plots.selection_histogram(scores[:5], [0], bins=bins)

@@ -23,17 +23,7 @@ from biocoreset_viz.probes import (
     top_k_precision,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run fastest on one thread, and far faster than on two when another
-    process keeps the second core busy (thread hand-offs then wait on it)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------ dot-brackets

@@ -606,18 +606,7 @@ def families(seed: int = 0, n_families: int = 4, members: int = 6, length: int =
     return sequences, np.array(family)
 
 
-def _have_mmseqs() -> bool:
-    try:
-        find_mmseqs()
-    except MMseqsNotFoundError:
-        return False
-    return True
-
-
-needs_mmseqs = pytest.mark.skipif(not _have_mmseqs(), reason="MMseqs2 is not installed")
-
-
-@needs_mmseqs
+@pytest.mark.mmseqs
 def test_identity_clustering_takes_one_per_family() -> None:
     sequences, family = families()
     selector = IdentityClustering(n_select=4, random_state=0, threads=1)
@@ -630,7 +619,7 @@ def test_identity_clustering_takes_one_per_family() -> None:
         assert len(np.unique(family[selector.labels_ == label])) == 1
 
 
-@needs_mmseqs
+@pytest.mark.mmseqs
 def test_identity_clustering_is_seeded() -> None:
     sequences, _ = families(members=10)
     first = IdentityClustering(n_select=20, random_state=0, threads=1)

@@ -1,0 +1,47 @@
+"""Shared fixtures and markers of the test suite.
+
+``@pytest.mark.mmseqs`` marks a test that runs the MMseqs2 program: it is
+skipped when MMseqs2 is not installed, unless ``BIOCORESET_REQUIRE_MMSEQS=1``
+(set by CI, which installs the ``mmseqs`` extra) makes that an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+
+
+@functools.cache
+def _mmseqs_missing_reason() -> str | None:
+    from biocoreset_viz.selection import MMseqsNotFoundError, find_mmseqs
+
+    try:
+        find_mmseqs()
+    except MMseqsNotFoundError as error:
+        return f"MMseqs2 is not installed ({error})"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("mmseqs") is None:
+        return
+    reason = _mmseqs_missing_reason()
+    if reason is None:
+        return
+    if os.environ.get("BIOCORESET_REQUIRE_MMSEQS") == "1":
+        pytest.fail(f"{reason}, and BIOCORESET_REQUIRE_MMSEQS=1 requires the MMseqs2 tests")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread, and far faster than on two when another
+    process keeps the second core busy (thread hand-offs then wait on it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
