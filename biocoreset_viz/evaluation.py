@@ -314,8 +314,8 @@ class EvaluationConfig:
         """The demo experiment's settings, sized for 2 CPU cores: 4 epochs (the paper
         trains 10), 1,024-token batches (more updates for the same tokens, which small
         models on few data need) and 300 held-out sequences for perplexity. Five
-        subsets x 3 seeds took 9 minutes (6 CPU-minutes on one thread) on a 2-core
-        machine shared with other work."""
+        subsets x 3 seeds took 5 minutes on a quiet 2-core machine (9 when it
+        was shared with other work)."""
         return cls(**{"epochs": 4, "max_tokens": 1024, "mlm_sequences": 300, **changes})
 
     def to_dict(self) -> dict[str, Any]:
