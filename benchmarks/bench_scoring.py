@@ -45,10 +45,8 @@ import sys
 import tempfile
 import threading
 import time
-from argparse import Namespace
 from pathlib import Path
 
-import esm
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -57,6 +55,7 @@ from biocoreset_viz.datasets import load_demo
 from biocoreset_viz.influence import InfluenceConfig, fit_fisher, score
 from biocoreset_viz.models import (
     alphabet_for_molecule,
+    build_esm1b,
     build_esm2,
     encode_batch,
     load_model,
@@ -78,32 +77,13 @@ OURS_VARIANTS = {
 }
 
 
-def build_esm1b(
-    layers: int, dim: int, heads: int, molecule: str, ffn: int | None = None
-) -> torch.nn.Module:
-    """A random ESM-1b-architecture model (RNA-FM's: learned positions, 1,024 of them)."""
-    args = Namespace(
-        arch="roberta_large",
-        layers=layers,
-        embed_dim=dim,
-        ffn_embed_dim=ffn or 4 * dim,
-        attention_heads=heads,
-        max_positions=1024,
-        emb_layer_norm_before=True,
-        token_dropout=False,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return esm.model.esm1.ProteinBertModel(args, alphabet_for_molecule(molecule))
-
-
 def make_model(spec: str, device: str):
     """Names and paths, ``random:L:D:H:MOLECULE`` (ESM-2) or ``random1b:...`` (ESM-1b)."""
     if spec.startswith(("random:", "random1b:")):
         kind, layers, dim, heads, molecule, *ffn = spec.split(":")
         if kind == "random1b":
             width = int(ffn[0]) if ffn else None
-            model = build_esm1b(int(layers), int(dim), int(heads), molecule, width)
+            model = build_esm1b(int(layers), int(dim), int(heads), molecule, ffn_embed_dim=width)
         else:
             model = build_esm2(int(layers), int(dim), int(heads), molecule, seed=0)
         alphabet = alphabet_for_molecule(molecule)

@@ -68,6 +68,7 @@ _EXPORTS = {
     "load_model": "models",
     "save_model": "models",
     "build_esm2": "models",
+    "build_esm1b": "models",
     "known_models": "models",
     "load_demo": "datasets",
     "available_demos": "datasets",

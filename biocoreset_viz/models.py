@@ -583,3 +583,54 @@ def build_esm2(
                     if module.padding_idx is not None:
                         module.weight[module.padding_idx].zero_()
     return model.eval()
+
+
+def build_esm1b(
+    num_layers: int,
+    embed_dim: int,
+    attention_heads: int,
+    alphabet: esm.data.Alphabet | Molecule = "rna",
+    *,
+    ffn_embed_dim: int | None = None,
+    max_positions: int = 1024,
+    seed: int = 0,
+) -> esm.model.esm1.ProteinBertModel:
+    """A randomly initialised ESM-1b-architecture model, RNA-FM's architecture.
+
+    Unlike ESM-2 it has learned positional embeddings (so a fixed window of
+    ``max_positions`` tokens) and no token dropout. Weights are PyTorch's default
+    initialisation drawn under ``seed``; the global random state is left untouched.
+
+    Args:
+        num_layers: transformer blocks.
+        embed_dim: model width (a multiple of ``attention_heads``).
+        attention_heads: heads per block.
+        alphabet: an alphabet, or ``"protein"`` / ``"rna"`` for
+            :func:`protein_alphabet` / :func:`rna_alphabet`.
+        ffn_embed_dim: feed-forward width (default ``4 * embed_dim``).
+        max_positions: learned positions, BOS and EOS included.
+        seed: initialisation seed.
+
+    Returns:
+        The model in eval mode (float32, CPU).
+    """
+    if embed_dim % attention_heads:
+        raise ValueError(
+            f"embed_dim ({embed_dim}) must be a multiple of attention_heads ({attention_heads})"
+        )
+    if isinstance(alphabet, str):
+        alphabet = alphabet_for_molecule(alphabet)
+    args = argparse.Namespace(
+        arch="roberta_large",
+        layers=num_layers,
+        embed_dim=embed_dim,
+        ffn_embed_dim=ffn_embed_dim or 4 * embed_dim,
+        attention_heads=attention_heads,
+        max_positions=max_positions,
+        emb_layer_norm_before=True,
+        token_dropout=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = esm.model.esm1.ProteinBertModel(args, alphabet)
+    return model.eval()

@@ -18,9 +18,6 @@ Tolerances, with u the unit roundoff (float32: 2^-24 = 6e-8; bfloat16: 2^-9 = 2e
 
 from __future__ import annotations
 
-from argparse import Namespace
-
-import esm
 import pytest
 import torch
 
@@ -32,7 +29,7 @@ from biocoreset_viz.forward import (
     precision_context,
     unpack_features,
 )
-from biocoreset_viz.models import build_esm2, encode_batch, rna_alphabet
+from biocoreset_viz.models import build_esm1b, build_esm2, encode_batch, rna_alphabet
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 SEQUENCES = ["ACGUAGGACGUAGGCC" * 5, "GGCAU", "ACGUACGUACGG" * 3, "A", "UUAGC" * 9]
@@ -44,19 +41,7 @@ def esm2_model() -> torch.nn.Module:
 
 def esm1b_model() -> torch.nn.Module:
     """An RNA-FM-style (ESM-1b architecture) model: learned positions, no token dropout."""
-    args = Namespace(
-        arch="roberta_large",
-        layers=4,
-        embed_dim=64,
-        ffn_embed_dim=128,
-        attention_heads=4,
-        max_positions=256,
-        emb_layer_norm_before=True,
-        token_dropout=False,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(5)
-        return esm.model.esm1.ProteinBertModel(args, rna_alphabet()).eval()
+    return build_esm1b(4, 64, 4, rna_alphabet(), ffn_embed_dim=128, max_positions=256, seed=5)
 
 
 ARCHITECTURES = pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from biocoreset_viz.errors import InputError, ModelNotFoundError
 from biocoreset_viz.models import (
     CHECKPOINT_FORMAT,
     alphabet_molecule,
+    build_esm1b,
     build_esm2,
     checkpoint_kind,
     checkpoint_metadata,
@@ -79,24 +80,15 @@ def fair_esm_esm2_checkpoint(model: esm.model.esm2.ESM2) -> dict:
 
 
 def rna_fm_model(seed: int = 0) -> esm.model.esm1.ProteinBertModel:
-    args = argparse.Namespace(
-        arch="roberta_large",
-        layers=2,
-        embed_dim=32,
-        ffn_embed_dim=64,
-        attention_heads=4,
-        max_positions=64,
-        emb_layer_norm_before=True,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = esm.model.esm1.ProteinBertModel(args, rna_alphabet()).eval()
-        with torch.no_grad():
-            for name, parameter in model.named_parameters():
-                if "layer_norm" in name or name.endswith("bias"):
-                    parameter.normal_(0, 0.1)  # not the default 1/0, so a dropped key shows
-            # the loader zeroes <mask>'s embedding as fair-esm does; match it here
-            model.embed_tokens.weight[model.mask_idx].zero_()
+    model = build_esm1b(2, 32, 4, "rna", ffn_embed_dim=64, max_positions=64, seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "layer_norm" in name or name.endswith("bias"):
+                # not the default 1/0, so a dropped key shows
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
+        # the loader zeroes <mask>'s embedding as fair-esm does; match it here
+        model.embed_tokens.weight[model.mask_idx].zero_()
     return model
 
 
@@ -345,7 +337,7 @@ def test_demo_models_load_and_beat_the_unigram_baseline(name, dataset):
 
 
 # ---------------------------------------------------------------------------
-# build_esm2
+# build_esm2 and build_esm1b
 
 
 def test_build_esm2_is_seeded_and_leaves_the_global_rng_alone():
@@ -367,6 +359,29 @@ def test_build_esm2_is_seeded_and_leaves_the_global_rng_alone():
 def test_build_esm2_rejects_a_width_not_divisible_by_heads():
     with pytest.raises(ValueError, match=r"embed_dim \(30\) must be a multiple of attention_heads"):
         build_esm2(1, 30, 4)
+
+
+def test_build_esm1b_is_seeded_and_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    a = build_esm1b(2, 32, 4, "rna", max_positions=64, seed=11)
+    assert torch.equal(torch.rand(1), expected_next)
+    b = build_esm1b(2, 32, 4, "rna", max_positions=64, seed=11)
+    c = build_esm1b(2, 32, 4, "rna", max_positions=64, seed=12)
+    state_b = b.state_dict()
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, state_b[key]), key
+    assert not torch.equal(a.layers[0].fc1.weight, c.layers[0].fc1.weight)
+    assert isinstance(a, esm.model.esm1.ProteinBertModel) and not a.training
+    assert a.args.layers == 2 and a.args.embed_dim == 32 and a.args.ffn_embed_dim == 128
+    assert a.embed_positions.max_positions == 64
+    assert a.alphabet_size == len(rna_alphabet()) and a.model_version == "ESM-1b"
+
+
+def test_build_esm1b_rejects_a_width_not_divisible_by_heads():
+    with pytest.raises(ValueError, match=r"embed_dim \(30\) must be a multiple of attention_heads"):
+        build_esm1b(1, 30, 4)
 
 
 # ---------------------------------------------------------------------------
