@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -176,6 +175,19 @@ def rss_bytes() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (``VmHWM``).
+
+    Not ``getrusage``: Linux carries ``ru_maxrss`` over from the parent across
+    fork and exec, so a child started after (c) would report (c)'s peak.
+    """
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def memory_child(args: argparse.Namespace) -> None:
     """Score ``args.memory_child`` sequences, sampling resident memory as it goes."""
     model, alphabet = make_model(args.model, args.device)
@@ -205,7 +217,7 @@ def memory_child(args: argparse.Namespace) -> None:
             {
                 "n": args.memory_child,
                 "seconds": elapsed,
-                "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                "peak_rss": peak_rss_bytes(),
                 "max_rss_first_10pct": tenths[0],
                 "max_rss_first_50pct": tenths[1],
                 "max_rss_all": tenths[2],
