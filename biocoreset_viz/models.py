@@ -529,6 +529,17 @@ def _model_from_own_format(data: dict, path: Path) -> tuple[nn.Module, esm.data.
 # Random-weight models for tests, benchmarks and pretraining from scratch
 
 
+def _architecture_alphabet(
+    embed_dim: int, attention_heads: int, alphabet: esm.data.Alphabet | Molecule
+) -> esm.data.Alphabet:
+    """Check the width against the heads and resolve a molecule name to its alphabet."""
+    if embed_dim % attention_heads:
+        raise ValueError(
+            f"embed_dim ({embed_dim}) must be a multiple of attention_heads ({attention_heads})"
+        )
+    return alphabet_for_molecule(alphabet) if isinstance(alphabet, str) else alphabet
+
+
 def build_esm2(
     num_layers: int,
     embed_dim: int,
@@ -556,12 +567,7 @@ def build_esm2(
     Returns:
         The model in eval mode (float32, CPU).
     """
-    if embed_dim % attention_heads:
-        raise ValueError(
-            f"embed_dim ({embed_dim}) must be a multiple of attention_heads ({attention_heads})"
-        )
-    if isinstance(alphabet, str):
-        alphabet = alphabet_for_molecule(alphabet)
+    alphabet = _architecture_alphabet(embed_dim, attention_heads, alphabet)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = esm.model.esm2.ESM2(
@@ -602,24 +608,15 @@ def build_esm1b(
     initialisation drawn under ``seed``; the global random state is left untouched.
 
     Args:
-        num_layers: transformer blocks.
-        embed_dim: model width (a multiple of ``attention_heads``).
-        attention_heads: heads per block.
-        alphabet: an alphabet, or ``"protein"`` / ``"rna"`` for
-            :func:`protein_alphabet` / :func:`rna_alphabet`.
+        num_layers, embed_dim, attention_heads, alphabet, seed: as for
+            :func:`build_esm2`.
         ffn_embed_dim: feed-forward width (default ``4 * embed_dim``).
         max_positions: learned positions, BOS and EOS included.
-        seed: initialisation seed.
 
     Returns:
         The model in eval mode (float32, CPU).
     """
-    if embed_dim % attention_heads:
-        raise ValueError(
-            f"embed_dim ({embed_dim}) must be a multiple of attention_heads ({attention_heads})"
-        )
-    if isinstance(alphabet, str):
-        alphabet = alphabet_for_molecule(alphabet)
+    alphabet = _architecture_alphabet(embed_dim, attention_heads, alphabet)
     args = argparse.Namespace(
         arch="roberta_large",
         layers=num_layers,
