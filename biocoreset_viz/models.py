@@ -621,7 +621,7 @@ def build_esm1b(
         arch="roberta_large",
         layers=num_layers,
         embed_dim=embed_dim,
-        ffn_embed_dim=ffn_embed_dim or 4 * embed_dim,
+        ffn_embed_dim=4 * embed_dim if ffn_embed_dim is None else ffn_embed_dim,
         attention_heads=attention_heads,
         max_positions=max_positions,
         emb_layer_norm_before=True,

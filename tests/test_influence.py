@@ -474,7 +474,7 @@ def test_freed_memory_is_released_every_so_many_cpu_tokens(monkeypatch):
     assert len(calls) == 1  # CUDA tensors do not fragment the host heap
 
 
-def test_scoring_and_fisher_release_memory_between_shards_too(tmp_path, monkeypatch):
+def test_scoring_and_fisher_release_memory_within_a_shard_too(tmp_path, monkeypatch):
     """Within a shard as well: one shard of 4,000 demo RNAs reached 2.9 GiB without it."""
     import biocoreset_viz.influence as influence
 
