@@ -55,3 +55,11 @@ class RunDirectoryError(BiocoresetError):
 
 class ConfigError(BiocoresetError, ValueError):
     """An invalid setting (a parameter out of range, an unknown name)."""
+
+
+class MissingDependencyError(BiocoresetError, ImportError):
+    """An optional dependency (a package extra) is needed but not installed."""
+
+
+class MMseqsNotFoundError(BiocoresetError, FileNotFoundError):
+    """The MMseqs2 program is not installed (``pip install "biocoreset_viz[mmseqs]"``)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +34,18 @@ import pyarrow.parquet as pq
 
 from biocoreset_viz.errors import RunDirectoryError
 
+# Every file and folder name of a run directory, defined here only.
 MANIFEST_NAME = "manifest.json"
 SCORES_DIR = "scores"
 SHARD_PATTERN = "part-{:05d}.parquet"
+FISHER_NAME = "fisher.pt"
+FISHER_SUBSET_NAME = "fisher_subset.txt"
+FINETUNED_NAME = "finetuned_model.pt"
+INPUTS_DIR = "inputs"  # the Ray engine's staged input
+PROJECTION_PREFIX = "projection-"
+SELECTIONS_DIR = "selections"
+EVALUATION_DIR = "evaluation"
+CURVES_NAME = "curves.parquet"  # inside EVALUATION_DIR
 SCORE_COLUMNS = ("index", "id", "length", "truncated", "loss", "self_influence")
 EMBEDDING_COLUMN = "embedding"
 
@@ -237,3 +246,50 @@ class ScoreTable:
         write_json(run_dir / MANIFEST_NAME, self.manifest)
         self.run_dir = run_dir
         return run_dir
+
+
+def curves_path(run_dir: str | Path) -> Path:
+    """``RUN_DIR/evaluation/curves.parquet``: the learning curves of ``biocoreset evaluate``."""
+    return Path(run_dir) / EVALUATION_DIR / CURVES_NAME
+
+
+def run_sequences(
+    run_dir: str | Path,
+    manifest: Mapping[str, Any] | None = None,
+    given: str | Path | None = None,
+) -> Any:
+    """The scored sequences of a run, as a :class:`~biocoreset_viz.sequences.SequenceSet`.
+
+    Read from ``given`` when set, else from ``manifest["input"]["path"]`` (a
+    relative path is tried as is, then inside ``run_dir``; ``demo:NAME`` loads a
+    bundled demo dataset). The molecule is the manifest's.
+
+    Raises:
+        InputError: ``given`` does not exist or cannot be read.
+        RunDirectoryError: nothing given and the manifest records no readable input.
+    """
+    from biocoreset_viz.sequences import read_sequences
+
+    if manifest is None:
+        manifest = read_manifest(run_dir)
+    molecule = manifest.get("molecule")
+    molecule = molecule if molecule in ("rna", "protein") else "auto"
+    if given is not None:
+        return read_sequences(given, molecule=molecule)
+    recorded = manifest.get("input")
+    recorded = recorded.get("path") if isinstance(recorded, Mapping) else None
+    if not recorded:
+        raise RunDirectoryError(
+            f"{run_dir}: the manifest records no input sequence file; pass --input FASTA"
+        )
+    if str(recorded).startswith("demo:"):
+        from biocoreset_viz.datasets import load_demo
+
+        return load_demo(str(recorded).removeprefix("demo:"))
+    for candidate in (Path(recorded), Path(run_dir) / recorded):
+        if candidate.is_file():
+            return read_sequences(candidate, molecule=molecule)
+    raise RunDirectoryError(
+        f"{run_dir}: the scored input {recorded} recorded in the manifest is missing; "
+        "pass --input FASTA"
+    )

@@ -7,13 +7,8 @@ import pandas as pd
 import pytest
 
 from biocoreset_viz.cli import main
-from biocoreset_viz.runs import ScoreTable, read_json, write_json
-from biocoreset_viz.selection import (
-    CoverageCentric,
-    Selection,
-    TopInfluence,
-    run_sequences,
-)
+from biocoreset_viz.runs import ScoreTable, read_json, run_sequences, write_json
+from biocoreset_viz.selection import CoverageCentric, Selection, TopInfluence
 from biocoreset_viz.sequences import read_sequences
 
 N_TOTAL = 200

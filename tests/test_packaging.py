@@ -61,3 +61,13 @@ def test_importing_the_package_loads_no_heavy_dependency():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_every_subpackage_is_listed_for_the_wheel():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(project["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "biocoreset_viz").rglob("__init__.py")
+    }
+    assert found - listed == set(), "add these packages to [tool.setuptools] packages"

@@ -85,7 +85,7 @@ def load_score_table(run_dir: str) -> ScoreTable:
 @pn.cache(max_items=4)
 def load_run_sequences(run_dir: str) -> Any:
     """The sequences a run scored (for FASTA export), read once per process."""
-    from biocoreset_viz.selection import run_sequences
+    from biocoreset_viz.runs import run_sequences
 
     return run_sequences(run_dir)
 

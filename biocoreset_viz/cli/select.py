@@ -148,8 +148,8 @@ def selector_params(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from biocoreset_viz.errors import InputError
-    from biocoreset_viz.runs import read_manifest
-    from biocoreset_viz.selection import run_sequences, select_from_run
+    from biocoreset_viz.runs import read_manifest, run_sequences
+    from biocoreset_viz.selection import select_from_run
 
     run_dir = Path(args.run_dir)
     kinds = [(path, _output_kind(path)) for path in args.out]

@@ -52,7 +52,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from biocoreset_viz.errors import BiocoresetError, InputError, RunDirectoryError
+from biocoreset_viz.errors import (
+    InputError,
+    MMseqsNotFoundError,
+    RunDirectoryError,
+)
 
 # Elements per chunk in the passes over the score array: small enough that the
 # chunk's temporaries stay in cache, large enough that Python overhead is small.
@@ -72,10 +76,6 @@ STRATA_COLUMNS = ("stratum", "left", "right", "available", "budget", "selected")
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna", ".faa", ".fas", ".ffn", ".frn", ".mfa")
 
 StrataKind = Literal["equal_width", "quantile"]
-
-
-class MMseqsNotFoundError(BiocoresetError, FileNotFoundError):
-    """The ``mmseqs`` program (MMseqs2) is not installed."""
 
 
 # --------------------------------------------------------------------------- checks
@@ -1757,46 +1757,3 @@ def align_sequences(ids: Sequence[str] | np.ndarray, sequences: Any) -> list[str
             path=source,
         )
     return [sequences[str(i)] for i in ids]
-
-
-def run_sequences(
-    run_dir: str | Path,
-    manifest: Mapping[str, Any] | None = None,
-    given: str | Path | None = None,
-) -> Any:
-    """The scored sequences of a run, as a :class:`~biocoreset_viz.sequences.SequenceSet`.
-
-    Read from ``given`` when set, else from ``manifest["input"]["path"]`` (a
-    relative path is tried as is, then inside ``run_dir``; ``demo:NAME`` loads a
-    bundled demo dataset). The molecule is the manifest's.
-
-    Raises:
-        InputError: ``given`` does not exist or cannot be read.
-        RunDirectoryError: nothing given and the manifest records no readable input.
-    """
-    from biocoreset_viz.runs import read_manifest
-    from biocoreset_viz.sequences import read_sequences
-
-    if manifest is None:
-        manifest = read_manifest(run_dir)
-    molecule = manifest.get("molecule")
-    molecule = molecule if molecule in ("rna", "protein") else "auto"
-    if given is not None:
-        return read_sequences(given, molecule=molecule)
-    recorded = manifest.get("input")
-    recorded = recorded.get("path") if isinstance(recorded, Mapping) else None
-    if not recorded:
-        raise RunDirectoryError(
-            f"{run_dir}: the manifest records no input sequence file; pass --input FASTA"
-        )
-    if str(recorded).startswith("demo:"):
-        from biocoreset_viz.datasets import load_demo
-
-        return load_demo(str(recorded).removeprefix("demo:"))
-    for candidate in (Path(recorded), Path(run_dir) / recorded):
-        if candidate.is_file():
-            return read_sequences(candidate, molecule=molecule)
-    raise RunDirectoryError(
-        f"{run_dir}: the scored input {recorded} recorded in the manifest is missing; "
-        "pass --input FASTA"
-    )

@@ -402,7 +402,7 @@ def bprna_path() -> Path:
     candidates = []
     if os.environ.get("BIOCORESET_BPRNA"):
         candidates.append(Path(os.environ["BIOCORESET_BPRNA"]))
-    candidates += [Path.cwd().parent / BPRNA_FILE, Path(__file__).resolve().parents[2] / BPRNA_FILE]
+    candidates += [Path.cwd().parent / BPRNA_FILE, Path(__file__).resolve().parents[3] / BPRNA_FILE]
     for path in candidates:
         if path.is_file():
             return path
@@ -1460,7 +1460,7 @@ def _write_draw(part_dir: Path, draw: SubsetDraw, pool: SequenceSet) -> None:
 
 
 def _pool_with_labels(run_dir: Path, manifest: dict[str, Any], table) -> SequenceSet:
-    from biocoreset_viz.selection import run_sequences
+    from biocoreset_viz.runs import run_sequences
 
     pool = run_sequences(run_dir, manifest)
     if list(pool.ids) != [str(i) for i in table.ids]:

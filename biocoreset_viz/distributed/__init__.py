@@ -46,7 +46,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biocoreset_viz.errors import BiocoresetError, ConfigError, InputError, RunDirectoryError
+from biocoreset_viz.errors import ConfigError, InputError, MissingDependencyError, RunDirectoryError
 from biocoreset_viz.runs import (
     SCORES_DIR,
     SHARD_PATTERN,
@@ -85,7 +85,7 @@ CRASH_HOOK_ENV = "BIOCORESET_TEST_CRASH_DIR"
 INSTALL_HINT = 'pip install "biocoreset_viz[distributed]"'
 
 
-class RayNotInstalledError(BiocoresetError, ImportError):
+class RayNotInstalledError(MissingDependencyError):
     """The Ray engine was asked for but Ray (``ray[data]``) is not installed."""
 
 
