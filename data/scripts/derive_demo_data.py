@@ -25,6 +25,7 @@ from importlib.metadata import distribution
 from pathlib import Path
 
 import pandas as pd
+from licences import licence_section, update_licences
 
 DATA_DIR = Path(__file__).resolve().parents[1]
 
@@ -185,19 +186,14 @@ LICENCE_FILES = {
 
 
 def write_licences(path: Path) -> None:
-    """Collect the licences of the packages whose data is vendored, as shipped with them."""
-    parts = [
-        "# Licences of the vendored demo data\n",
-        "Written by `data/scripts/derive_demo_data.py` from the licence files of the installed "
-        "packages. The data files were derived (columns selected, sequences normalised) as "
-        "`data/README.md` describes.\n",
-    ]
-    for dist, (relpath, spdx, used_in) in LICENCE_FILES.items():
-        text = package_file(dist, relpath).read_text().rstrip()
-        parts.append(
-            f"## {dist} {PINNED[dist]} ({spdx})\n\nUsed in: {used_in}.\n\n```text\n{text}\n```\n"
+    """Write the licences of the packages whose data is vendored, as shipped with them."""
+    sections = {
+        dist: licence_section(
+            dist, PINNED[dist], spdx, used_in, package_file(dist, relpath).read_text()
         )
-    path.write_text("\n".join(parts), encoding="utf-8")
+        for dist, (relpath, spdx, used_in) in LICENCE_FILES.items()
+    }
+    update_licences(path, sections)
 
 
 def main() -> None:

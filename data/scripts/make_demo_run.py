@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from biocoreset_viz.demo import DEMO_RUN_FOLDER, build_demo_run
-from biocoreset_viz.influence import FINETUNED_NAME
 from biocoreset_viz.projection import project_umap
+from biocoreset_viz.runs import FINETUNED_NAME
 
 DATA_DIR = Path(__file__).resolve().parents[1]
 
