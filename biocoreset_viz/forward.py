@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from biocoreset_viz.errors import ConfigError, InputError
+
 Attention = Literal["math", "sdpa"]
 Precision = Literal["full", "bf16"]
 # fair-esm's token dropout rescales embeddings by the masking ratio seen in training.
@@ -73,12 +75,17 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-second, first), dim=-1)
 
 
+def _check_supported(attention: nn.Module) -> None:
+    """Refuse the attention variants of ESM-1 (key/value biases, a zero attention slot)."""
+    if attention.bias_k is not None or attention.add_zero_attn:
+        raise ConfigError("attention with bias_kv or zero_attn (ESM-1) is not supported")
+
+
 def _self_attention(
     attention: nn.Module, x: torch.Tensor, padding_mask: torch.Tensor, kind: Attention
 ) -> torch.Tensor:
     """Multi-head self-attention of fair-esm's ``MultiheadAttention`` on ``(B, T, E)``."""
-    if attention.bias_k is not None or attention.add_zero_attn:
-        raise NotImplementedError("attention with bias_kv or zero_attn (ESM-1) is not supported")
+    _check_supported(attention)
     batch, length, width = x.shape
     heads = attention.num_heads
     head_dim = width // heads
@@ -177,7 +184,7 @@ def precision_context(precision: Precision, device: torch.device | str):
     if precision == "bf16":
         device_type = torch.device(device).type
         return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
-    raise ValueError(f"precision must be 'full' or 'bf16', got {precision!r}")
+    raise ConfigError(f"precision must be 'full' or 'bf16', got {precision!r}")
 
 
 @dataclass(frozen=True)
@@ -227,16 +234,16 @@ def pack_tokens(tokens: torch.Tensor, padding_idx: int) -> PackedTokens:
     a GPU would wait for the device.
 
     Raises:
-        ValueError: a row has padding before a real token (not right-padded), or is empty.
+        InputError: a row has padding before a real token (not right-padded), or is empty.
     """
     real = tokens.ne(padding_idx)  # (B, T)
     lengths = real.sum(1)  # (B,)
     # Right padding means the first `length` positions of each row are the real ones.
     expected = torch.arange(tokens.shape[1], device=tokens.device) < lengths[:, None]
     if not torch.equal(real, expected):
-        raise ValueError("pack_tokens needs right-padded rows (real tokens first)")
+        raise InputError("pack_tokens needs right-padded rows (real tokens first)")
     if bool((lengths == 0).any()):
-        raise ValueError("pack_tokens: a row holds no real token")
+        raise InputError("pack_tokens: a row holds no real token")
     offsets = torch.zeros(len(lengths) + 1, dtype=torch.long, device=tokens.device)
     offsets[1:] = torch.cumsum(lengths, 0)
     row = torch.repeat_interleave(torch.arange(len(lengths), device=tokens.device), lengths)
@@ -267,8 +274,7 @@ def _packed_self_attention(
     Each sequence attends to itself only: the heads go through nested (jagged)
     tensors of ``packed.offsets``, so no mask and no padding is ever formed.
     """
-    if attention.bias_k is not None or attention.add_zero_attn:
-        raise NotImplementedError("attention with bias_kv or zero_attn (ESM-1) is not supported")
+    _check_supported(attention)
     tokens, width = x.shape
     heads = attention.num_heads
     head_dim = width // heads

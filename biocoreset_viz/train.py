@@ -25,7 +25,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from biocoreset_viz.models import alphabet_molecule, encode_batch, token_budget_batches
+from biocoreset_viz.errors import ConfigError
+from biocoreset_viz.models import (
+    ModelFamily,
+    alphabet_molecule,
+    encode_batch,
+    family_of,
+    token_budget_batches,
+)
 from biocoreset_viz.sequences import PROTEIN_STANDARD, RNA_STANDARD, SequenceSet
 
 IGNORE_INDEX = -100
@@ -51,13 +58,13 @@ class MaskingConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.mask_prob <= 1:
-            raise ValueError(f"mask_prob must be in (0, 1], got {self.mask_prob}")
+            raise ConfigError(f"mask_prob must be in (0, 1], got {self.mask_prob}")
         if (
             self.mask_token_prob < 0
             or self.random_token_prob < 0
             or self.mask_token_prob + self.random_token_prob > 1
         ):
-            raise ValueError(
+            raise ConfigError(
                 "mask_token_prob and random_token_prob must be >= 0 and sum to at most 1, "
                 f"got {self.mask_token_prob} and {self.random_token_prob}"
             )
@@ -71,7 +78,9 @@ EVAL_MASKING = MaskingConfig(mask_token_prob=1.0, random_token_prob=0.0)
 def residue_token_ids(alphabet: esm.data.Alphabet) -> torch.Tensor:
     """Token ids of the molecule's standard residues (random replacements come from these)."""
     letters = RNA_STANDARD if alphabet_molecule(alphabet) == "rna" else PROTEIN_STANDARD
-    return torch.tensor([alphabet.get_idx(letter) for letter in letters], dtype=torch.long)
+    known = set(alphabet.standard_toks)  # a model's vocabulary may lack a rare letter
+    ids = [alphabet.get_idx(letter) for letter in letters if letter in known]
+    return torch.tensor(ids, dtype=torch.long)
 
 
 def maskable_positions(tokens: torch.Tensor, alphabet: esm.data.Alphabet) -> torch.Tensor:
@@ -133,9 +142,9 @@ def _as_strings(sequences: SequenceSet | Sequence[str]) -> list[str]:
 
 
 def _masked_lm_loss(
-    model: nn.Module, masked: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
+    family: ModelFamily, masked: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
 ) -> torch.Tensor:
-    logits = model(masked)["logits"]  # (B, T, V)
+    logits = family.own_logits(masked)  # (B, T, V), the model's own forward (dropout in training)
     return F.cross_entropy(
         logits.flatten(0, 1).float(),
         targets.flatten(),
@@ -169,7 +178,7 @@ def mlm_loss(
     context alone and is directly comparable with :func:`unigram_cross_entropy`.
 
     Args:
-        model: an ESM-2 or ESM-1b-style model.
+        model: a model of any family (see :mod:`biocoreset_viz.models.family`).
         alphabet: its alphabet.
         sequences: the evaluation sequences.
         seed: seeds the masks.
@@ -183,7 +192,8 @@ def mlm_loss(
     """
     strings = _as_strings(sequences)
     if not strings:
-        raise ValueError("no sequences to evaluate")
+        raise ConfigError("no sequences to evaluate")
+    family = family_of(model, alphabet)
     device = torch.device(device) if device is not None else _model_device(model)
     generator = torch.Generator().manual_seed(seed)
     rows = [
@@ -203,7 +213,7 @@ def mlm_loss(
                 row_tokens, row_targets = rows[index]
                 masked[position, : row_tokens.shape[1]] = row_tokens[0]
                 targets[position, : row_targets.shape[1]] = row_targets[0]
-            loss = _masked_lm_loss(model, masked.to(device), targets.to(device), "sum")
+            loss = _masked_lm_loss(family, masked.to(device), targets.to(device), "sum")
             total += float(loss)
             count += int((targets != IGNORE_INDEX).sum())
     finally:
@@ -224,7 +234,7 @@ def unigram_cross_entropy(
     train_counts = Counter("".join(_as_strings(train_sequences)))
     eval_counts = Counter("".join(_as_strings(eval_sequences)))
     if not eval_counts:
-        raise ValueError("no evaluation residues")
+        raise ConfigError("no evaluation residues")
     vocabulary = set(train_counts) | set(eval_counts)
     total = sum(train_counts.values()) + len(vocabulary)
     log_likelihood = sum(
@@ -240,6 +250,157 @@ def _lr_factor(step: int, warmup_steps: int, total_steps: int, min_lr_ratio: flo
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _optimizer(
+    model: nn.Module,
+    lr: float,
+    weight_decay: float,
+    betas: tuple[float, float],
+    warmup_steps: int | float,
+    total_steps: int,
+    min_lr_ratio: float,
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW (no weight decay on biases and layer norms) with warmup and cosine decay."""
+    warmup = int(round(warmup_steps * total_steps)) if warmup_steps < 1 else int(warmup_steps)
+    warmup = max(1, min(warmup, total_steps))
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim < 2 or "layer_norm" in name else decay).append(parameter)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=lr,
+        betas=betas,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _lr_factor(step, warmup, total_steps, min_lr_ratio)
+    )
+    return optimizer, scheduler
+
+
+def _check_training(
+    strings: list[str],
+    epochs: int | None,
+    max_steps: int | None,
+    crop: str,
+    checkpoint_every: int | None,
+    on_checkpoint: CheckpointCallback | None,
+) -> None:
+    """Refuse the arguments :func:`train_mlm` cannot train with."""
+    if not strings:
+        raise ConfigError("no sequences to train on")
+    if epochs is None and max_steps is None:
+        raise ConfigError("give epochs, max_steps or both")
+    if (epochs is not None and epochs < 1) or (max_steps is not None and max_steps < 1):
+        raise ConfigError(f"epochs and max_steps must be >= 1, got {epochs} and {max_steps}")
+    if crop not in ("start", "random"):
+        raise ConfigError(f"crop must be 'start' or 'random', got {crop!r}")
+    if on_checkpoint is not None and checkpoint_every is None:
+        raise ConfigError("on_checkpoint needs checkpoint_every")
+
+
+def _total_steps(steps_per_epoch: int, epochs: int | None, max_steps: int | None) -> int:
+    """Optimiser steps of a run: whichever of ``epochs`` and ``max_steps`` ends it first."""
+    return int(
+        min(
+            max_steps if max_steps is not None else math.inf,
+            steps_per_epoch * epochs if epochs is not None else math.inf,
+        )
+    )
+
+
+class _TrainingBatches:
+    """The batches of every epoch and their tokens: length-sorted token-budget batches,
+    reshuffled each epoch, with random windows of long sequences (``crop="random"``).
+
+    One generator seeded by ``seed`` draws the batch order and the windows, in the
+    order the training loop asks for them, so a run is reproducible.
+    """
+
+    def __init__(
+        self,
+        strings: list[str],
+        alphabet: esm.data.Alphabet,
+        max_tokens: int,
+        max_length: int | None,
+        crop: str,
+        seed: int,
+    ) -> None:
+        self.strings = strings
+        self.alphabet = alphabet
+        self.max_tokens = max_tokens
+        self.max_length = max_length
+        self.crop = crop
+        self.lengths = np.array(
+            [len(s) if max_length is None else min(len(s), max_length) for s in strings]
+        )
+        self.extra_tokens = int(alphabet.prepend_bos) + int(alphabet.append_eos)
+        self.shuffler = np.random.default_rng(seed)
+
+    def epoch_batches(self) -> list[np.ndarray]:
+        """One epoch's batches (sequence indices), in a random order."""
+        # permuting first makes the length sort break ties at random, so batches differ
+        permutation = self.shuffler.permutation(len(self.strings))
+        budget = token_budget_batches(
+            self.lengths[permutation], self.max_tokens, extra_tokens=self.extra_tokens
+        )
+        batches = [permutation[b] for b in budget]
+        return [batches[i] for i in self.shuffler.permutation(len(batches))]
+
+    def window(self, sequence: str) -> str:
+        """The residues of a sequence that are trained on (a random window when cropping)."""
+        max_length = self.max_length
+        if self.crop == "start" or max_length is None or len(sequence) <= max_length:
+            return sequence
+        start = int(self.shuffler.integers(len(sequence) - max_length + 1))
+        return sequence[start : start + max_length]
+
+    def tokens(self, batch: np.ndarray) -> torch.Tensor:
+        """``(B, T)`` tokens of a batch."""
+        windows = [self.window(self.strings[i]) for i in batch]
+        return encode_batch(self.alphabet, windows, self.max_length)
+
+
+class _TrainingStep:
+    """One optimiser step: mask a batch, the model's own forward in training mode, the
+    masked-token loss, backward, clipping, AdamW and the learning-rate schedule."""
+
+    def __init__(
+        self,
+        family: ModelFamily,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LambdaLR,
+        masking: MaskingConfig,
+        grad_clip: float | None,
+        device: torch.device,
+        seed: int,
+    ) -> None:
+        self.family = family
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.masking = masking
+        self.grad_clip = grad_clip
+        self.device = device
+        self.generator = torch.Generator().manual_seed(seed)  # the masks
+
+    def __call__(self, tokens: torch.Tensor) -> tuple[float, float]:
+        """Train on ``(B, T)`` tokens; returns the step's loss and learning rate."""
+        model = self.family.model
+        masked, targets = mask_tokens(tokens, self.family.alphabet, self.generator, self.masking)
+        model.train()
+        loss = _masked_lm_loss(self.family, masked.to(self.device), targets.to(self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+        current_lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.detach()), current_lr
 
 
 def train_mlm(
@@ -277,7 +438,8 @@ def train_mlm(
     loaded one for a few steps.
 
     Args:
-        model: an ESM-2 or ESM-1b-style model; trained in place and left in eval mode.
+        model: a model of any family (see :mod:`biocoreset_viz.models.family`); trained in
+            place and left in eval mode.
         alphabet: its alphabet.
         sequences: training sequences.
         epochs: passes over the data; ``None`` to run until ``max_steps``.
@@ -315,60 +477,17 @@ def train_mlm(
         evaluation before training (its ``loss`` is NaN).
     """
     strings = _as_strings(sequences)
-    if not strings:
-        raise ValueError("no sequences to train on")
-    if epochs is None and max_steps is None:
-        raise ValueError("give epochs, max_steps or both")
-    if (epochs is not None and epochs < 1) or (max_steps is not None and max_steps < 1):
-        raise ValueError(f"epochs and max_steps must be >= 1, got {epochs} and {max_steps}")
-    if crop not in ("start", "random"):
-        raise ValueError(f"crop must be 'start' or 'random', got {crop!r}")
-    if on_checkpoint is not None and checkpoint_every is None:
-        raise ValueError("on_checkpoint needs checkpoint_every")
+    _check_training(strings, epochs, max_steps, crop, checkpoint_every, on_checkpoint)
     device = torch.device(device) if device is not None else _model_device(model)
     model.to(device)
-    lengths = np.array([len(s) if max_length is None else min(len(s), max_length) for s in strings])
-    extra_tokens = int(alphabet.prepend_bos) + int(alphabet.append_eos)
-    shuffler = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(seed)
-
-    def epoch_batches() -> list[np.ndarray]:
-        # permuting first makes the length sort break ties at random, so batches differ
-        permutation = shuffler.permutation(len(strings))
-        budget = token_budget_batches(lengths[permutation], max_tokens, extra_tokens=extra_tokens)
-        batches = [permutation[b] for b in budget]
-        return [batches[i] for i in shuffler.permutation(len(batches))]
-
-    def window(sequence: str) -> str:
-        if crop == "start" or max_length is None or len(sequence) <= max_length:
-            return sequence
-        start = int(shuffler.integers(len(sequence) - max_length + 1))
-        return sequence[start : start + max_length]
-
-    batches = epoch_batches()
-    steps_per_epoch = len(batches)
-    total_steps = min(
-        max_steps if max_steps is not None else math.inf,
-        steps_per_epoch * epochs if epochs is not None else math.inf,
+    data = _TrainingBatches(strings, alphabet, max_tokens, max_length, crop, seed)
+    batches = data.epoch_batches()
+    total_steps = _total_steps(len(batches), epochs, max_steps)
+    optimizer, scheduler = _optimizer(
+        model, lr, weight_decay, betas, warmup_steps, total_steps, min_lr_ratio
     )
-    total_steps = int(total_steps)
-    warmup = int(round(warmup_steps * total_steps)) if warmup_steps < 1 else int(warmup_steps)
-    warmup = max(1, min(warmup, total_steps))
-
-    decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        if parameter.requires_grad:
-            (no_decay if parameter.ndim < 2 or "layer_norm" in name else decay).append(parameter)
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=lr,
-        betas=betas,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _lr_factor(step, warmup, total_steps, min_lr_ratio)
+    step_of = _TrainingStep(
+        family_of(model, alphabet), optimizer, scheduler, masking, grad_clip, device, seed
     )
 
     def evaluate() -> float:
@@ -379,57 +498,82 @@ def train_mlm(
     log: list[dict] = []
     if eval_sequences is not None:
         log.append(
-            {
-                "step": 0,
-                "epoch": 0,
-                "tokens_seen": 0,
-                "loss": math.nan,
-                "lr": 0.0,
-                "eval_loss": evaluate(),
-            }
-        )
-    step, epoch, tokens_seen = 0, 0, 0
-    bar = tqdm(total=total_steps, desc="MLM training", unit="step", disable=not progress)
+            {"step": 0, "epoch": 0, "tokens_seen": 0, "loss": math.nan, "lr": 0.0,
+             "eval_loss": evaluate()}
+        )  # fmt: skip
+    schedule = _Schedule(
+        total_steps,
+        evaluation=eval_sequences is not None,
+        eval_every=eval_every,
+        checkpoint_every=checkpoint_every if on_checkpoint is not None else None,
+    )
     try:
-        while step < total_steps:
+        _train_epochs(data, batches, step_of, schedule, log, evaluate, on_checkpoint, progress)
+    finally:
+        model.eval()
+    return log
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """When a run ends, evaluates (every ``eval_every`` steps and at the last) and
+    checkpoints (every ``checkpoint_every`` steps and at the last; ``None``: never)."""
+
+    total_steps: int
+    evaluation: bool
+    eval_every: int | None
+    checkpoint_every: int | None
+
+    def evaluates(self, step: int) -> bool:
+        if not self.evaluation:
+            return False
+        last = step == self.total_steps
+        return last or (self.eval_every is not None and step % self.eval_every == 0)
+
+    def checkpoints(self, step: int) -> bool:
+        if self.checkpoint_every is None:
+            return False
+        return step == self.total_steps or step % self.checkpoint_every == 0
+
+
+def _train_epochs(
+    data: _TrainingBatches,
+    batches: list[np.ndarray],
+    step_of: _TrainingStep,
+    schedule: _Schedule,
+    log: list[dict],
+    evaluate: Callable[[], float],
+    on_checkpoint: CheckpointCallback | None,
+    progress: bool,
+) -> None:
+    """The loop of :func:`train_mlm`: epochs of steps until ``schedule.total_steps``,
+    one log row per step (with the evaluations), checkpoints, a progress bar."""
+    model, padding_idx = step_of.family.model, step_of.family.padding_idx
+    step, epoch, tokens_seen = 0, 0, 0
+    bar = tqdm(total=schedule.total_steps, desc="MLM training", unit="step", disable=not progress)
+    try:
+        while step < schedule.total_steps:
             epoch += 1
             if epoch > 1:
-                batches = epoch_batches()
+                batches = data.epoch_batches()
             for batch in batches:
-                if step >= total_steps:
+                if step >= schedule.total_steps:
                     break
-                tokens = encode_batch(alphabet, [window(strings[i]) for i in batch], max_length)
-                masked, targets = mask_tokens(tokens, alphabet, generator, masking)
-                model.train()
-                loss = _masked_lm_loss(model, masked.to(device), targets.to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                current_lr = optimizer.param_groups[0]["lr"]
-                optimizer.step()
-                scheduler.step()
+                tokens = data.tokens(batch)
+                loss, current_lr = step_of(tokens)
                 step += 1
-                tokens_seen += int((tokens != alphabet.padding_idx).sum())
+                tokens_seen += int((tokens != padding_idx).sum())
                 row = {
-                    "step": step,
-                    "epoch": epoch,
-                    "tokens_seen": tokens_seen,
-                    "loss": float(loss.detach()),
-                    "lr": current_lr,
-                }
-                last = step == total_steps
+                    "step": step, "epoch": epoch, "tokens_seen": tokens_seen,
+                    "loss": loss, "lr": current_lr,
+                }  # fmt: skip
                 model.eval()
-                if eval_sequences is not None and (
-                    last or (eval_every is not None and step % eval_every == 0)
-                ):
+                if schedule.evaluates(step):
                     row["eval_loss"] = evaluate()
                 log.append(row)
-                if on_checkpoint is not None and (last or step % checkpoint_every == 0):
+                if schedule.checkpoints(step):
                     on_checkpoint(step, model, log)
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.3f}", epoch=epoch)
     finally:
         bar.close()
-        model.eval()
-    return log

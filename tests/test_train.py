@@ -278,3 +278,39 @@ def test_training_rejects_bad_arguments(kwargs, message):
     arguments = {"sequences": ["ACGU"], "progress": False, **kwargs}
     with pytest.raises((ValueError, TypeError), match=message):
         train_mlm(model, model.alphabet, **arguments)
+
+
+# ---------------------------------------------------------------------------
+# Every model family
+
+
+@pytest.mark.parametrize("kind", ["fairseq-roberta", "esmc", "hf-bert", "hf-esm"])
+def test_every_family_trains_and_evaluates(kind, tmp_path):
+    from support.models import HF_KINDS, tiny_family_model
+
+    if kind in HF_KINDS:
+        pytest.importorskip("transformers")
+    model, alphabet = tiny_family_model(kind, tmp_path, seed=1)
+    proteins = random_sequences(24, 8, 20, PROTEIN_STANDARD, seed=3)
+    before = mlm_loss(model, alphabet, proteins, max_tokens=256)
+    repeated = mlm_loss(model, alphabet, proteins, max_tokens=64)
+    assert math.isfinite(before) and abs(before - repeated) < 1e-4  # batching does not matter
+    weights = {n: p.detach().clone() for n, p in model.named_parameters()}
+    log = train_mlm(model, alphabet, proteins, epochs=1, max_tokens=128, lr=1e-3, progress=False)
+    assert log and all(math.isfinite(row["loss"]) for row in log)
+    assert not model.training
+    changed = [n for n, p in model.named_parameters() if not torch.equal(p, weights[n])]
+    assert changed
+
+
+def test_sapiens_beats_the_unigram_baseline_on_human_heavy_chains():
+    from biocoreset_viz.datasets import load_demo
+    from biocoreset_viz.models import load_model
+
+    antibodies = load_demo("antibody")
+    labels = antibodies.labels
+    heavy = (labels["species"] == "human") & (labels["chain"] == "heavy")
+    sequences = [s for s, keep in zip(antibodies.sequences, heavy, strict=True) if keep]
+    model, alphabet = load_model("sapiens-vh")
+    loss = mlm_loss(model, alphabet, sequences[::3])
+    assert loss < unigram_cross_entropy(sequences, sequences[::3]) - 1.5

@@ -16,32 +16,13 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import spearmanr
+from support.influence import fit_and_score, rna_pool
 
-from biocoreset_viz.errors import ConfigError, RunDirectoryError
-from biocoreset_viz.influence import (
-    ForwardOptions,
-    InfluenceConfig,
-    _prefetch,
-    fit_fisher,
-    score,
-)
+from biocoreset_viz.errors import ConfigError
+from biocoreset_viz.influence import ForwardOptions, InfluenceConfig, fit_fisher
 from biocoreset_viz.models import build_esm2, rna_alphabet
-from biocoreset_viz.sequences import SequenceSet
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
-def pool(n: int, low: int, high: int, seed: int = 0) -> SequenceSet:
-    rng = np.random.default_rng(seed)
-    sequences = ["".join(rng.choice(list("ACGU"), rng.integers(low, high + 1))) for _ in range(n)]
-    return SequenceSet.from_sequences(sequences, molecule="rna")
-
-
-def run(model, sequences, config, run_dir):
-    alphabet = rna_alphabet()
-    fisher = fit_fisher(model, sequences, config, alphabet=alphabet, progress=False)
-    table = score(model, fisher, sequences, config, run_dir, alphabet=alphabet, progress=False)
-    return fisher, table
 
 
 @pytest.mark.parametrize(
@@ -54,13 +35,13 @@ def run(model, sequences, config, run_dir):
 )
 def test_packing_gives_the_padded_engines_scores(tmp_path, loss, target):
     model = build_esm2(2, 32, 4, rna_alphabet(), seed=1).double()
-    sequences = pool(16, 3, 50, seed=2)
+    sequences = rna_pool(16, 3, 50, seed=2)
     base = InfluenceConfig(
         target=target, loss=loss, mlm_draws=2, dtype="float64", fisher_subset=8, device="cpu"
     )
     packed = InfluenceConfig(**{**base.to_dict(), "packing": True})
-    fisher, padded_table = run(model, sequences, base, tmp_path / "padded")
-    packed_fisher, packed_table = run(model, sequences, packed, tmp_path / "packed")
+    fisher, padded_table = fit_and_score(model, sequences, base, tmp_path / "padded")
+    packed_fisher, packed_table = fit_and_score(model, sequences, packed, tmp_path / "packed")
     for name, values in fisher.values.items():
         np.testing.assert_allclose(packed_fisher.values[name], values, rtol=1e-10)
     np.testing.assert_allclose(packed_table.scores, padded_table.scores, rtol=1e-10)
@@ -77,11 +58,11 @@ def bf16_agreement(full, fast) -> tuple[float, np.ndarray]:
 @pytest.mark.parametrize("packing", [False, True], ids=["padded", "packed"])
 def test_bf16_scores_rank_like_full_precision(tmp_path, packing):
     model = build_esm2(2, 64, 4, rna_alphabet(), seed=0)
-    sequences = pool(32, 40, 40, seed=3)  # equal lengths: the ranking is the content's
+    sequences = rna_pool(32, 40, 40, seed=3)  # equal lengths: the ranking is the content's
     full = InfluenceConfig(fisher_subset=16, device="cpu")
     fast = InfluenceConfig(**{**full.to_dict(), "precision": "bf16", "packing": packing})
-    fisher, full_table = run(model, sequences, full, tmp_path / "full")
-    fast_fisher, fast_table = run(model, sequences, fast, tmp_path / "bf16")
+    fisher, full_table = fit_and_score(model, sequences, full, tmp_path / "full")
+    fast_fisher, fast_table = fit_and_score(model, sequences, fast, tmp_path / "bf16")
     assert full_table.scores.std() / full_table.scores.mean() > 0.05  # a ranking to keep
     rank, relative = bf16_agreement(full_table, fast_table)
     assert rank >= 0.99
@@ -105,63 +86,21 @@ def test_bf16_is_refused_for_torch_func_targets():
     model = build_esm2(1, 16, 2, rna_alphabet(), seed=0)
     config = InfluenceConfig(target="last_block", precision="bf16", device="cpu")
     with pytest.raises(ConfigError, match="use precision='full'"):
-        fit_fisher(model, pool(4, 5, 10), config, alphabet=rna_alphabet(), progress=False)
+        fit_fisher(model, rna_pool(4, 5, 10), config, alphabet=rna_alphabet(), progress=False)
 
 
 def test_default_options_are_the_exact_path():
     assert InfluenceConfig().forward_options() == ForwardOptions("full", False, False)
 
 
-def test_precision_is_part_of_the_run_identity_packing_is_not(tmp_path):
-    model = build_esm2(1, 16, 2, rna_alphabet(), seed=0)
-    sequences = pool(10, 5, 20)
-    full = InfluenceConfig(fisher_subset=5, device="cpu", shard_size=4)
-    assert "precision" not in full.score_key()  # older run directories keep their identity
-    fisher, _ = run(model, sequences, full, tmp_path)
-    packed = InfluenceConfig(**{**full.to_dict(), "packing": True, "max_tokens": 64})
-    score(model, fisher, sequences, packed, tmp_path, alphabet=rna_alphabet(), progress=False)
-    bf16 = InfluenceConfig(**{**full.to_dict(), "precision": "bf16"})
-    with pytest.raises(RunDirectoryError, match="different score"):
-        score(model, fisher, sequences, bf16, tmp_path, alphabet=rna_alphabet(), progress=False)
-
-
-@pytest.mark.parametrize(
-    ("values", "message"),
-    [
-        ({"precision": "fp16"}, "precision must be"),
-        ({"precision": "bf16", "dtype": "float64"}, "use dtype='float32'"),
-        ({"packing": 1}, "packing must be True or False"),
-        ({"compile": "yes"}, "compile must be True or False"),
-        ({"packing": True, "reference_padding": True}, "packing removes padding"),
-    ],
-)
-def test_fast_path_settings_are_validated(values, message):
-    with pytest.raises(ConfigError, match=message):
-        InfluenceConfig(**values)
-
-
-def test_prefetch_keeps_order_and_raises_the_producers_error():
-    assert list(_prefetch(iter(range(50)), enabled=True)) == list(range(50))
-
-    def failing():
-        yield 1
-        raise KeyError("broken batch")
-
-    with pytest.raises(KeyError, match="broken batch"):
-        list(_prefetch(failing(), enabled=True))
-    early = _prefetch(iter(range(1000)), enabled=True, depth=1)
-    assert next(early) == 0
-    early.close()  # returns: the producer thread is released, not left blocked
-
-
 @pytest.mark.slow
 def test_compiled_encoder_gives_the_eager_scores(tmp_path):
     model = build_esm2(2, 32, 4, rna_alphabet(), seed=0)
-    sequences = pool(16, 10, 40, seed=5)
+    sequences = rna_pool(16, 10, 40, seed=5)
     eager = InfluenceConfig(fisher_subset=16, device="cpu")
     compiled = InfluenceConfig(**{**eager.to_dict(), "compile": True})
-    _, eager_table = run(model, sequences, eager, tmp_path / "eager")
-    _, compiled_table = run(model, sequences, compiled, tmp_path / "compiled")
+    _, eager_table = fit_and_score(model, sequences, eager, tmp_path / "eager")
+    _, compiled_table = fit_and_score(model, sequences, compiled, tmp_path / "compiled")
     np.testing.assert_allclose(compiled_table.scores, eager_table.scores, rtol=1e-4)
 
 
@@ -172,13 +111,13 @@ def test_compiled_encoder_gives_the_eager_scores(tmp_path):
 @pytest.mark.parametrize("packing", [False, True], ids=["padded", "packed"])
 def test_cuda_bf16_scores_rank_like_cpu_full_precision(tmp_path, packing):
     model = build_esm2(2, 64, 4, rna_alphabet(), seed=0)
-    sequences = pool(48, 50, 50, seed=3)
+    sequences = rna_pool(48, 50, 50, seed=3)
     full = InfluenceConfig(fisher_subset=24, device="cpu")
     fast = InfluenceConfig(
         **{**full.to_dict(), "device": "cuda", "precision": "bf16", "packing": packing}
     )
-    _, full_table = run(model, sequences, full, tmp_path / "cpu")
-    _, fast_table = run(model, sequences, fast, tmp_path / "cuda")
+    _, full_table = fit_and_score(model, sequences, full, tmp_path / "cpu")
+    _, fast_table = fit_and_score(model, sequences, fast, tmp_path / "cuda")
     rank, relative = bf16_agreement(full_table, fast_table)
     assert rank >= 0.99
     assert np.median(relative) <= 2e-3 and relative.max() <= 1e-2
@@ -188,9 +127,9 @@ def test_cuda_bf16_scores_rank_like_cpu_full_precision(tmp_path, packing):
 def test_cuda_full_precision_scores_equal_cpu(tmp_path):
     torch.backends.cuda.matmul.allow_tf32 = False
     model = build_esm2(2, 64, 4, rna_alphabet(), seed=0)
-    sequences = pool(32, 10, 120, seed=6)
+    sequences = rna_pool(32, 10, 120, seed=6)
     cpu = InfluenceConfig(fisher_subset=16, device="cpu")
     gpu = InfluenceConfig(**{**cpu.to_dict(), "device": "cuda"})
-    _, cpu_table = run(model, sequences, cpu, tmp_path / "cpu")
-    _, gpu_table = run(model, sequences, gpu, tmp_path / "cuda")
+    _, cpu_table = fit_and_score(model, sequences, cpu, tmp_path / "cpu")
+    _, gpu_table = fit_and_score(model, sequences, gpu, tmp_path / "cuda")
     np.testing.assert_allclose(gpu_table.scores, cpu_table.scores, rtol=1e-4)
