@@ -11,10 +11,21 @@ Layout (see the design, section 5)::
       evaluation/curves.parquet
 
 Score shards hold the columns ``index`` (int64, position in the input), ``id``,
-``length``, ``truncated``, ``loss``, ``self_influence`` (float64, >= 0) and
-``embedding`` (fixed-size list of float16), plus label columns carried from the
-input (``family``, ``cluster``, ``structure``) when present. Every file is written
+``length``, ``truncated``, ``loss``, ``self_influence`` (float64, >= 0),
+``gradient_norm`` (runs scored since it was added) and ``embedding``
+(fixed-size list of float16), plus label columns carried from the input
+(``family``, ``cluster``, ``structure``) when present. Every file is written
 to a temporary name and renamed, so a crash never leaves a half-written file.
+
+One writer, whole reads (design, section 5): a scoring run holds the directory's
+writer lock from start to end (:class:`~biocoreset_viz.run_lock.RunLock`,
+``RUN_DIR/.lock``), and every reader goes through :meth:`ScoreTable.load`, which
+first checks the run (:func:`~biocoreset_viz.run_check.check_run`: the manifest's
+status, the shard count, each shard's rows and positions from its Parquet footer)
+and, after reading, that the positions are complete and the ids unique; a partial
+or damaged run is refused with one line that says what is wrong and how to resume
+or rescore, unless ``allow_partial``. ``check_run``, ``RunStatus``, ``RunLock`` and
+``run_writer`` are importable from here too.
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from biocoreset_viz.errors import RunDirectoryError
+from biocoreset_viz.errors import ConfigError, InputError, RunDirectoryError
 
 # Every file and folder name of a run directory, defined here only.
 MANIFEST_NAME = "manifest.json"
@@ -46,11 +57,33 @@ PROJECTION_PREFIX = "projection-"
 SELECTIONS_DIR = "selections"
 EVALUATION_DIR = "evaluation"
 CURVES_NAME = "curves.parquet"  # inside EVALUATION_DIR
-SCORE_COLUMNS = ("index", "id", "length", "truncated", "loss", "self_influence")
+LOCK_NAME = ".lock"  # the writer lock: the current (or last, if it died) writer
+TEMPORARY_GLOB = ".*.tmp"  # what atomic_write_bytes writes before its rename
+SCORE_COLUMNS = ("index", "id", "length", "truncated", "loss", "self_influence", "gradient_norm")
 EMBEDDING_COLUMN = "embedding"
 
+# Names of the lock and the checks, importable from here (loaded when first asked for:
+# those modules import this one).
+_LAZY = {
+    "RunLock": "run_lock",
+    "RunWriter": "run_lock",
+    "run_writer": "run_lock",
+    "RunStatus": "run_check",
+    "ShardLayout": "run_check",
+    "check_run": "run_check",
+    "shard_layout": "run_check",
+}
 
-def _default_file_mode() -> int:
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"biocoreset_viz.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def default_file_mode() -> int:
     """The mode ``open()`` would give a new file (0o666 less the umask)."""
     umask = os.umask(0)
     os.umask(umask)
@@ -62,21 +95,49 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
     The file gets the usual permissions (not the owner-only mode of a temporary
     file), so run directories can be shared with a team.
+
+    Raises:
+        OSError: the write failed (a full disk, no permission ...); the error names
+            ``path``, and ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
-        os.fchmod(fd, _default_file_mode())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if error.errno is None:
+            raise
+        # named for the file asked for, not its temporary name; OSError(errno, ...)
+        # is the errno's own subclass (PermissionError ...)
+        raise OSError(error.errno, error.strerror, str(path)) from error
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files a killed writer left in ``folder`` (not below it).
+
+    Only for a writer that holds the run's :class:`RunLock`: no other writer is
+    alive then, so every temporary file is a dead one's.
+    """
+    removed = []
+    for stale in sorted(Path(folder).glob(TEMPORARY_GLOB)):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
 
 
 def write_json(path: str | Path, payload: Any) -> Path:
@@ -102,16 +163,40 @@ def read_json(path: str | Path) -> Any:
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
-    """The run's ``manifest.json``; an error naming the folder when it is absent."""
+    """The run's ``manifest.json``.
+
+    Raises:
+        RunDirectoryError: absent (not a run directory), unreadable, not valid JSON,
+            or not a JSON object: one line naming the file and what to do.
+    """
     path = Path(run_dir) / MANIFEST_NAME
     if not path.exists():
         raise RunDirectoryError(f"{run_dir}: not a run directory (no {MANIFEST_NAME})")
-    return read_json(path)
+    try:
+        manifest = read_json(path)
+    except OSError as error:
+        raise RunDirectoryError(f"{path}: cannot read it ({error.strerror or error})") from error
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError
+        where = getattr(error, "lineno", None)
+        detail = f" at line {where} column {error.colno}" if where else ""  # type: ignore[attr-defined]
+        raise RunDirectoryError(
+            f"{path}: not valid JSON{detail}; the run directory is damaged: rescore it "
+            "(biocoreset score ... --overwrite), or restore the file"
+        ) from error
+    if not isinstance(manifest, dict):
+        raise RunDirectoryError(f"{path}: not a run manifest (a JSON {type(manifest).__name__})")
+    return manifest
 
 
 def shard_paths(run_dir: str | Path) -> list[Path]:
     """The finished score shards of a run, in order."""
     return sorted((Path(run_dir) / SCORES_DIR).glob("part-*.parquet"))
+
+
+def missing_shards(run_dir: str | Path, n_parts: int) -> list[int]:
+    """The shard numbers below ``n_parts`` that have no finished score shard yet."""
+    done = {path.name for path in shard_paths(run_dir)}
+    return [part for part in range(n_parts) if SHARD_PATTERN.format(part) not in done]
 
 
 def scores_table_to_arrow(frame: pd.DataFrame, embeddings: np.ndarray | None) -> pa.Table:
@@ -154,19 +239,22 @@ class ScoreTable:
             when loaded with ``embeddings=False``.
         manifest: the run's manifest (model, config, Fisher, counts).
         run_dir: the folder it was loaded from, if any.
+        status: what :func:`~biocoreset_viz.run_check.check_run` found when it was
+            loaded (``status.complete`` is ``False`` only with ``allow_partial``).
     """
 
     frame: pd.DataFrame
     embeddings: np.ndarray | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None
+    status: Any = None  # a RunStatus
 
     def __post_init__(self) -> None:
         missing = [c for c in ("index", "id", "self_influence") if c not in self.frame.columns]
         if missing:
-            raise ValueError(f"score frame lacks columns {missing}")
+            raise InputError(f"score frame lacks columns {missing}")
         if self.embeddings is not None and len(self.embeddings) != len(self.frame):
-            raise ValueError(f"{len(self.embeddings)} embeddings for {len(self.frame)} score rows")
+            raise InputError(f"{len(self.embeddings)} embeddings for {len(self.frame)} score rows")
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -180,6 +268,12 @@ class ScoreTable:
     def ids(self) -> np.ndarray:
         """Sequence ids, shape ``(N,)``."""
         return self.frame["id"].to_numpy()
+
+    @property
+    def pool_size(self) -> int:
+        """The number of sequences the run scores: :func:`len` unless loaded partial."""
+        recorded = getattr(self.status, "pool_size", None)
+        return len(self) if recorded is None else int(recorded)
 
     @property
     def label_columns(self) -> list[str]:
@@ -198,8 +292,9 @@ class ScoreTable:
         *,
         embeddings: bool = True,
         columns: Sequence[str] | None = None,
+        allow_partial: bool = False,
     ) -> ScoreTable:
-        """Read every score shard of a run.
+        """Read every score shard of a run, after checking that the run is whole.
 
         Args:
             run_dir: the run directory.
@@ -207,30 +302,44 @@ class ScoreTable:
                 millions of scores with little memory).
             columns: read only these score/label columns (``index``, ``id`` and
                 ``self_influence`` are always read).
+            allow_partial: read the intact shards of an unfinished or damaged run
+                (the table's ``status`` says what is missing) instead of refusing it.
+
+        Raises:
+            RunDirectoryError: not a run, or (without ``allow_partial``) a partial or
+                damaged one (see :func:`~biocoreset_viz.run_check.check_run`); a
+                position scored twice or an id twice, even with ``allow_partial``.
         """
+        from biocoreset_viz.run_check import check_rows, check_run
+
         run_dir = Path(run_dir)
+        status = check_run(run_dir, allow_partial=allow_partial)
         manifest = read_manifest(run_dir)
-        paths = shard_paths(run_dir)
-        if not paths:
-            raise RunDirectoryError(
-                f"{run_dir}: no score shards in {SCORES_DIR}/ (run `biocoreset score`)"
-            )
-        schema = pq.read_schema(paths[0])
+        paths = list(status.shards)
+        try:
+            schema = pq.read_schema(paths[0])
+        except (OSError, pa.ArrowException) as error:
+            raise _unreadable(run_dir, error) from error
         wanted = [n for n in schema.names if n != EMBEDDING_COLUMN]
         if columns is not None:
             unknown = sorted(set(columns) - set(schema.names))
             if unknown:
-                raise ValueError(f"unknown score columns {unknown}; available: {schema.names}")
+                raise ConfigError(f"unknown score columns {unknown}; available: {schema.names}")
             wanted = [n for n in wanted if n in {"index", "id", "self_influence", *columns}]
         read_embeddings = embeddings and EMBEDDING_COLUMN in schema.names
-        table = pq.ParquetDataset(paths).read(
-            columns=wanted + ([EMBEDDING_COLUMN] if read_embeddings else [])
-        )
-        order = np.argsort(table.column("index").to_numpy(), kind="stable")
+        try:
+            table = pq.ParquetDataset(paths).read(
+                columns=wanted + ([EMBEDDING_COLUMN] if read_embeddings else [])
+            )
+        except (OSError, pa.ArrowException) as error:
+            raise _unreadable(run_dir, error) from error
+        index = table.column("index").to_numpy()
+        order = np.argsort(index, kind="stable")
         table = table.take(pa.array(order))
         matrix = _embedding_matrix(table.column(EMBEDDING_COLUMN)) if read_embeddings else None
         frame = table.select(wanted).to_pandas()
-        return cls(frame, matrix, manifest, run_dir)
+        check_rows(status, index[order], frame["id"], partial=not status.complete)
+        return cls(frame, matrix, manifest, run_dir, status)
 
     def save(self, run_dir: str | Path, *, rows_per_shard: int = 1_000_000) -> Path:
         """Write this table as a run directory (manifest and score shards)."""
@@ -246,6 +355,15 @@ class ScoreTable:
         write_json(run_dir / MANIFEST_NAME, self.manifest)
         self.run_dir = run_dir
         return run_dir
+
+
+def _unreadable(run_dir: Path, error: Exception) -> RunDirectoryError:
+    """A shard whose footer reads but whose data does not."""
+    reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    return RunDirectoryError(
+        f"{run_dir}: a score shard cannot be read ({reason}); the run is damaged: delete "
+        "that shard and rerun the same `biocoreset score` command to rescore it"
+    )
 
 
 def curves_path(run_dir: str | Path) -> Path:

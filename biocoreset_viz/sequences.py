@@ -3,13 +3,17 @@
 Formats (chosen by suffix, a trailing ``.gz`` ignored; gzip is detected from the
 content, not the name):
 
-* FASTA: ``.fa .fasta .faa .fna .fas .ffn .frn``; the id is the header's first word,
-  the rest is its description; lines starting with ``;`` are comments.
-* CSV / TSV: ``.csv`` / ``.tsv .tab``; a header row with a sequence column
+* FASTA: ``.fa .fasta .faa .fna .fas .ffn .frn``; the id is the header's first
+  whitespace-delimited token (a tab separates it too), the rest is its description;
+  lines starting with ``;`` are comments.
+* CSV / TSV: ``.csv`` / ``.tsv .tab``, read as RFC 4180 (quoted fields may hold the
+  delimiter, quotes and line breaks); a header row with a sequence column
   (``sequence``, ``seq``) and usually an id column (``id``, ``name``, ``identifier``,
   ``accession``); every other column is carried along as a label (``family``,
   ``cluster``, ``structure`` ...).
 * plain text: ``.txt .seq``; one sequence per line, ids ``seq1``, ``seq2`` ...
+
+Every format may start with a UTF-8 byte-order mark, which is skipped.
 
 Normalisation: whitespace removed, uppercase, alignment gaps ``-`` and ``.``
 removed, trailing ``*`` stops stripped, and ``T`` -> ``U`` for RNA.
@@ -21,7 +25,13 @@ Alphabets (after normalisation):
   ``Z`` (E or Q), ``J`` (I or L), ``U`` (selenocysteine), ``O`` (pyrrolysine).
 
 Bad input raises :class:`~biocoreset_viz.errors.InputError` whose one-line message
-names the file, the line and the record.
+names the file, the line and the record (an unreadable file and corrupt gzip data
+too); a bad argument (an unknown molecule or format) raises
+:class:`~biocoreset_viz.errors.ConfigError`.
+
+FASTA is written by :func:`~biocoreset_viz.fasta_writer.write_fasta_records`
+(importable from here too), so that every written file reads back here under the
+same ids.
 """
 
 from __future__ import annotations
@@ -29,18 +39,32 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
-import io
 import itertools
+import os
+import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import IO, Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from biocoreset_viz.errors import InputError
+from biocoreset_viz.errors import ConfigError, InputError
+from biocoreset_viz.fasta_writer import (
+    escape_fasta_id,
+    fasta_id,
+    unescape_fasta_id,
+    write_fasta_records,
+)
+
+__all__ = [  # the FASTA writer's names, read and written here since before it had a module
+    "escape_fasta_id",
+    "fasta_id",
+    "unescape_fasta_id",
+    "write_fasta_records",
+]
 
 Molecule = Literal["rna", "protein"]
 MOLECULES: tuple[Molecule, ...] = ("rna", "protein")
@@ -57,11 +81,14 @@ ALPHABETS: dict[str, frozenset[str]] = {
 # input declared as RNA means a protein file was passed as RNA.
 PROTEIN_ONLY_LETTERS = frozenset("EFILPQXZJO")
 
+# File-name suffixes of each format (lower case; a trailing ".gz" aside): the only
+# definition, read by infer_format and by every face that names file types.
 FASTA_SUFFIXES = frozenset({".fa", ".fasta", ".faa", ".fna", ".fas", ".ffn", ".frn", ".mfa"})
 CSV_SUFFIXES = frozenset({".csv"})
 TSV_SUFFIXES = frozenset({".tsv", ".tab"})
 PLAIN_SUFFIXES = frozenset({".txt", ".seq"})
 Format = Literal["fasta", "csv", "tsv", "plain"]
+FORMATS: tuple[Format, ...] = ("fasta", "csv", "tsv", "plain")
 
 ID_COLUMNS = ("id", "name", "identifier", "accession", "seq_id")
 SEQUENCE_COLUMNS = ("sequence", "seq")
@@ -98,13 +125,15 @@ def invalid_characters(sequence: str, molecule: Molecule) -> list[str]:
 def detect_molecule(sequences: Iterable[str]) -> Molecule:
     """Guess ``"rna"`` or ``"protein"`` from sequence letters.
 
-    RNA when at least 90% of the letters (gaps, ``N`` and ``X`` aside) are
-    ``A C G T U``; DNA letters count as RNA because ``T`` becomes ``U``.
+    RNA when at least 90% of the letters (``N`` and ``X`` aside) are ``A C G T U``;
+    DNA letters count as RNA because ``T`` becomes ``U``. Only letters count: digits,
+    gaps and other symbols are no evidence of either molecule (an RNA file with
+    position numbers is RNA with invalid characters, not protein).
     """
     counts: Counter[str] = Counter()
     for sequence in sequences:
-        counts.update(sequence.translate(_GAP_TABLE).upper())
-    informative = sum(n for letter, n in counts.items() if letter not in "NX*")
+        counts.update(c for c in sequence.upper() if c.isalpha())
+    informative = sum(n for letter, n in counts.items() if letter not in "NX")
     if informative == 0:
         return "rna" if counts and set(counts) <= _NUCLEOTIDE_LETTERS else "protein"
     nucleotides = sum(counts[letter] for letter in "ACGTU")
@@ -112,9 +141,13 @@ def detect_molecule(sequences: Iterable[str]) -> Molecule:
 
 
 def check_molecule(molecule: str) -> str:
-    """Validate a molecule argument (``"rna"``, ``"protein"`` or ``"auto"``)."""
+    """Validate a molecule argument (``"rna"``, ``"protein"`` or ``"auto"``).
+
+    Raises:
+        ConfigError: any other value.
+    """
     if molecule not in (*MOLECULES, "auto"):
-        raise ValueError(f"molecule must be 'rna', 'protein' or 'auto', got {molecule!r}")
+        raise ConfigError(f"molecule must be 'rna', 'protein' or 'auto', got {molecule!r}")
     return molecule
 
 
@@ -141,24 +174,25 @@ class _Line(NamedTuple):
 
 
 def _open_lines(path: Path) -> Iterator[_Line]:
-    """Yield decoded lines (without line ends) of a plain or gzip file.
+    """Yield decoded lines (without line ends) of a plain or gzip file; a UTF-8
+    byte-order mark at the start is skipped.
 
     Raises:
-        InputError: missing file, a directory, an empty file, binary content or text
-            that is not UTF-8 (naming the line).
+        InputError: missing or unreadable file, a directory, an empty file, binary
+            content, corrupt gzip data or text that is not UTF-8 (naming the line).
     """
     if not path.exists():
         raise InputError("no such file", path=path)
     if path.is_dir():
         raise InputError("is a directory, not a sequence file", path=path)
-    with open(path, "rb") as probe:
-        head = probe.read(2)
-    opener = gzip.open if head == b"\x1f\x8b" else open
     try:
-        raw = opener(path, "rb")  # noqa: SIM115 (closed by the with below; open errors reported)
+        with open(path, "rb") as probe:
+            head = probe.read(2)
+        opener = gzip.open if head == b"\x1f\x8b" else open
+        raw = opener(path, "rb")  # noqa: SIM115 (closed by the with below)
     except OSError as error:  # permissions and the like
         raise InputError(f"cannot open: {error.strerror or error}", path=path) from error
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
     number = 0
     with raw:
         try:
@@ -174,9 +208,13 @@ def _open_lines(path: Path) -> Iterator[_Line]:
                         "not UTF-8 text (binary or another encoding)", path=path, line=number
                     ) from error
                 yield _Line(number, text.rstrip("\r\n"))
-        except (gzip.BadGzipFile, EOFError) as error:
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
             raise InputError(
                 f"corrupt gzip data: {error}", path=path, line=number or None
+            ) from error
+        except OSError as error:  # a read error of the disk or the network file system
+            raise InputError(
+                f"cannot read: {error.strerror or error}", path=path, line=number + 1
             ) from error
     if number == 0:
         raise InputError("empty file", path=path)
@@ -202,10 +240,10 @@ def _fasta_raw_records(path: Path, lines: Iterator[_Line]) -> Iterator[tuple[str
         if text.startswith(">"):
             if header is not None:
                 yield (*header, "".join(chunks))
-            name, _, description = text[1:].strip().partition(" ")
-            if not name:
+            words = text[1:].split(None, 1)  # the id ends at the first space or tab
+            if not words:
                 raise InputError("header line without a record name", path=path, line=number)
-            header = (name, description.strip(), number)
+            header = (words[0], words[1].strip() if len(words) > 1 else "", number)
             chunks = []
         elif text.startswith(";"):
             continue
@@ -222,33 +260,70 @@ def _fasta_raw_records(path: Path, lines: Iterator[_Line]) -> Iterator[tuple[str
         yield (*header, "".join(chunks))
 
 
+class _TableRows:
+    """RFC 4180 rows of CSV/TSV lines (a quoted field may span lines), each with the
+    number of the line it starts on; blank lines between rows are skipped."""
+
+    def __init__(self, path: Path, lines: Iterator[_Line], delimiter: str) -> None:
+        self.path = path
+        self.lines = lines
+        self.start: int | None = None
+        self.reader = csv.reader(self._feed(), delimiter=delimiter, strict=True)
+
+    def _feed(self) -> Iterator[str]:
+        for number, text in self.lines:
+            if self.start is None:
+                self.start = number
+            yield text + "\n"
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        while True:
+            self.start = None
+            try:
+                row = next(self.reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                raise InputError(
+                    f"malformed CSV: {error}", path=self.path, line=self.start
+                ) from error
+            if len(row) > 1 or (row and row[0].strip()):  # not a blank line
+                yield self.start or 0, row
+
+
 def _table_raw_records(
-    path: Path, lines: Iterator[_Line], delimiter: str
+    path: Path, lines: Iterator[_Line], delimiter: str, *, ids_only: bool = False
 ) -> Iterator[tuple[str | None, str, int, dict[str, str]]]:
-    """Yield ``(id or None, raw sequence, line, labels)`` from CSV/TSV lines."""
-    numbered = ((line.number, line.text) for line in lines if line.text.strip())
+    """Yield ``(id or None, raw sequence, line, labels)`` from CSV/TSV lines
+    (``ids_only``: an id column without a sequence column is enough; sequences "")."""
+    numbered = iter(_TableRows(path, lines, delimiter))
     first = next(numbered, None)
     if first is None:
         return
-    header_line, header_text = first
-    columns = next(csv.reader([header_text], delimiter=delimiter))
+    header_line, columns = first
     lowered = [column.strip().lower() for column in columns]
     sequence_column = next((lowered.index(c) for c in SEQUENCE_COLUMNS if c in lowered), None)
-    if sequence_column is None:
+    id_column = next((lowered.index(c) for c in ID_COLUMNS if c in lowered), None)
+    if ids_only and id_column is None and sequence_column is None:
+        raise InputError(
+            f"no id column: expected one of {', '.join(ID_COLUMNS)} in the header, "
+            f"found {', '.join(columns)}",
+            path=path,
+            line=header_line,
+        )
+    if sequence_column is None and not ids_only:
         raise InputError(
             f"no sequence column: expected one of {', '.join(SEQUENCE_COLUMNS)} in the header, "
             f"found {', '.join(columns)}",
             path=path,
             line=header_line,
         )
-    id_column = next((lowered.index(c) for c in ID_COLUMNS if c in lowered), None)
     label_columns = [
         (i, columns[i].strip())
         for i in range(len(columns))
         if i not in (sequence_column, id_column)
     ]
-    for number, text in numbered:
-        row = next(csv.reader([text], delimiter=delimiter))
+    for number, row in numbered:
         if len(row) != len(columns):
             raise InputError(
                 f"{len(row)} fields where the header has {len(columns)}", path=path, line=number
@@ -256,7 +331,7 @@ def _table_raw_records(
         labels = {name: row[i] for i, name in label_columns}
         yield (
             (None if id_column is None else row[id_column].strip()),
-            row[sequence_column],
+            "" if sequence_column is None else row[sequence_column],
             number,
             labels,
         )
@@ -276,6 +351,7 @@ class SequenceReader:
         format: ``"fasta"``, ``"csv"``, ``"tsv"`` or ``"plain"``; default from the suffix,
             else from the first line.
         validate: check every sequence against the molecule's alphabet.
+        ids_only: (for :func:`read_ids`) a CSV/TSV needs only an id column.
     """
 
     def __init__(
@@ -285,11 +361,13 @@ class SequenceReader:
         molecule: str = "auto",
         format: str | None = None,
         validate: bool = True,
+        ids_only: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.ids_only = ids_only
         check_molecule(molecule)
-        if format is not None and format not in ("fasta", "csv", "tsv", "plain"):
-            raise ValueError(f"format must be fasta, csv, tsv or plain, got {format!r}")
+        if format is not None and format not in FORMATS:
+            raise ConfigError(f"format must be fasta, csv, tsv or plain, got {format!r}")
         self.validate = validate
         lines = _open_lines(self.path)
         first = next((line for line in lines if line.text.strip()), None)
@@ -319,7 +397,7 @@ class SequenceReader:
         elif self.format in ("csv", "tsv"):
             delimiter = "," if self.format == "csv" else "\t"
             for count, (name, raw, number, labels) in enumerate(
-                _table_raw_records(self.path, lines, delimiter), start=1
+                _table_raw_records(self.path, lines, delimiter, ids_only=self.ids_only), start=1
             ):
                 if name == "":
                     raise InputError("empty id", path=self.path, line=number)
@@ -345,23 +423,42 @@ class SequenceReader:
         seen: set[str] = set()
         count = 0
         for name, raw, number, description, labels in itertools.chain(self._lookahead, self._raw):
-            sequence = normalize_sequence(raw, self.molecule)
-            if not sequence:
-                raise InputError("empty sequence", path=self.path, line=number, record=name)
-            if self.validate:
-                _check_letters(sequence, self.molecule, path=self.path, line=number, record=name)
-            if name in seen:
-                raise InputError("duplicate id", path=self.path, line=number, record=name)
-            seen.add(name)
+            where = _Where(self.path, number, name)
+            sequence = _checked_sequence(raw, self.molecule, self.validate, seen, where)
             count += 1
             yield SequenceRecord(name, sequence, description, number, labels)
         if count == 0:
             raise InputError(f"no sequence records found ({self.format} format)", path=self.path)
 
 
-def _check_letters(
-    sequence: str, molecule: Molecule, *, path: str | Path | None, line: int | None, record: str
-) -> None:
+class _Where(NamedTuple):
+    """Where a record came from, for error messages."""
+
+    path: str | Path | None
+    line: int | None
+    record: str
+
+    def error(self, reason: str) -> InputError:
+        return InputError(reason, path=self.path, line=self.line, record=self.record)
+
+
+def _checked_sequence(
+    raw: str, molecule: Molecule, validate: bool, seen: set[str], where: _Where
+) -> str:
+    """``raw`` normalised, refused when empty, with bad letters, or under an id in ``seen``
+    (to which its id is then added)."""
+    sequence = normalize_sequence(raw, molecule)
+    if not sequence:
+        raise where.error("empty sequence")
+    if validate:
+        _check_letters(sequence, molecule, where)
+    if where.record in seen:
+        raise where.error("duplicate id")
+    seen.add(where.record)
+    return sequence
+
+
+def _check_letters(sequence: str, molecule: Molecule, where: _Where) -> None:
     bad = invalid_characters(sequence, molecule)
     if not bad:
         return
@@ -369,7 +466,9 @@ def _check_letters(
     reason = f"invalid {molecule} characters {shown}"
     if molecule == "rna" and PROTEIN_ONLY_LETTERS & set(bad):
         reason += ": this looks like a protein sequence; read it with molecule='protein'"
-    raise InputError(reason, path=path, line=line, record=record)
+    elif any(c.isdigit() for c in bad):
+        reason += ": digits are not residues (position numbers in the sequence lines?)"
+    raise where.error(reason)
 
 
 def iter_sequences(
@@ -435,11 +534,14 @@ class SequenceSet:
 
     def __post_init__(self) -> None:
         if len(self.ids) != len(self.sequences):
-            raise ValueError(f"{len(self.ids)} ids for {len(self.sequences)} sequences")
+            raise InputError(
+                f"{len(self.ids)} ids for {len(self.sequences)} sequences", path=self.source
+            )
         if self.labels is not None:
             if len(self.labels) != len(self.sequences):
-                raise ValueError(
-                    f"{len(self.labels)} label rows for {len(self.sequences)} sequences"
+                raise InputError(
+                    f"{len(self.labels)} label rows for {len(self.sequences)} sequences",
+                    path=self.source,
                 )
             self.labels = self.labels.reset_index(drop=True)
 
@@ -459,25 +561,17 @@ class SequenceSet:
         if ids is None:
             ids = [f"seq{i}" for i in range(1, len(sequences) + 1)]
         if len(ids) != len(sequences):
-            raise ValueError(f"{len(ids)} ids for {len(sequences)} sequences")
+            raise InputError(f"{len(ids)} ids for {len(sequences)} sequences", path=source)
         if not sequences:
             raise InputError("no sequences", path=source)
         resolved: Molecule = (
             detect_molecule(sequences[:DETECTION_RECORDS]) if molecule == "auto" else molecule  # type: ignore[assignment]
         )
-        normalised = []
         seen: set[str] = set()
-        for name, raw in zip(ids, sequences, strict=True):
-            name = str(name)
-            sequence = normalize_sequence(raw, resolved)
-            if not sequence:
-                raise InputError("empty sequence", path=source, record=name)
-            if validate:
-                _check_letters(sequence, resolved, path=source, line=None, record=name)
-            if name in seen:
-                raise InputError("duplicate id", path=source, record=name)
-            seen.add(name)
-            normalised.append(sequence)
+        normalised = [
+            _checked_sequence(raw, resolved, validate, seen, _Where(source, None, str(name)))
+            for name, raw in zip(ids, sequences, strict=True)
+        ]
         return cls([str(i) for i in ids], normalised, resolved, labels, source)
 
     def __len__(self) -> int:
@@ -563,23 +657,68 @@ class SequenceSet:
             duplicate_records=len(self) - unique,
         )
 
-    def write_fasta(self, path: str | Path, *, line_width: int = 80) -> Path:
-        """Write the sequences as FASTA (gzip when ``path`` ends in ``.gz``)."""
-        path = Path(path)
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "wt", encoding="utf-8") as handle:
-            write_fasta_records(handle, zip(self.ids, self.sequences, strict=True), line_width)
-        return path
+    def write_fasta(
+        self, target: str | os.PathLike | IO, *, line_width: int = 80, unsafe_ids: str = "escape"
+    ) -> Path | IO:
+        """Write the sequences as FASTA to a path (gzip when it ends in ``.gz``) or an
+        open file (text or binary); returns the path, or the file object itself.
+        ``unsafe_ids``: as :func:`write_fasta_records`."""
+        return write_fasta_records(
+            target, zip(self.ids, self.sequences, strict=True), line_width, unsafe_ids=unsafe_ids
+        )
 
 
-def write_fasta_records(
-    handle: io.TextIOBase, records: Iterable[tuple[str, str]], line_width: int = 80
-) -> None:
-    """Write ``(id, sequence)`` pairs to an open text handle as FASTA."""
-    for name, sequence in records:
-        handle.write(f">{name}\n")
-        for start in range(0, len(sequence), line_width):
-            handle.write(sequence[start : start + line_width] + "\n")
+def sequences_for_ids(ids: Iterable[Any], sequences: Any, *, role: str = "requested") -> list[str]:
+    """The sequences of ``ids``, in that order, from a SequenceSet or a mapping id -> sequence.
+
+    Args:
+        ids: record ids (compared as strings).
+        sequences: a :class:`SequenceSet` or a mapping id -> sequence.
+        role: how the error message names the ids (``"scored"``, ``"selected"``).
+
+    Raises:
+        InputError: an id has no sequence (naming the set's source, the number of
+            missing ids and the first of them).
+        TypeError: ``sequences`` is neither a SequenceSet nor a mapping.
+    """
+    wanted = [str(i) for i in ids]
+    source = getattr(sequences, "source", None)
+    if hasattr(sequences, "ids") and hasattr(sequences, "sequences"):  # a SequenceSet
+        if list(sequences.ids) == wanted:
+            return list(sequences.sequences)
+        sequences = dict(zip(sequences.ids, sequences.sequences, strict=True))
+    if not isinstance(sequences, Mapping):
+        raise TypeError(f"sequences must be a SequenceSet or a mapping, got {type(sequences)}")
+    missing = [i for i in wanted if i not in sequences]
+    if missing:
+        raise InputError(
+            f"{len(missing)} {role} ids have no sequence (first: {missing[0]!r}); "
+            "is this the file that was scored?",
+            path=source,
+        )
+    return [sequences[i] for i in wanted]
+
+
+def read_ids(path: str | Path, *, format: str | None = None) -> list[str]:
+    """The record ids of a FASTA, CSV/TSV or plain file, in file order, sequences unread.
+
+    A CSV/TSV needs an id column (or a sequence column, whose rows are then
+    ``seq1``, ``seq2`` ...), so the ids CSV a selection exports reads too.
+
+    Raises:
+        InputError: bad input (an empty or duplicate id, no id column ...).
+    """
+    reader = SequenceReader(path, molecule="protein", format=format, validate=False, ids_only=True)
+    ids: list[str] = []
+    seen: set[str] = set()
+    for name, _raw, number, _description, _labels in reader._raw:
+        if name in seen:
+            raise InputError("duplicate id", path=reader.path, line=number, record=name)
+        seen.add(name)
+        ids.append(name)
+    if not ids:
+        raise InputError(f"no records found ({reader.format} format)", path=reader.path)
+    return ids
 
 
 def read_sequences(

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import gzip
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from biocoreset_viz.errors import InputError
+from biocoreset_viz.errors import ConfigError, InputError
 from biocoreset_viz.sequences import (
     ALPHABETS,
+    FASTA_SUFFIXES,
     SequenceSet,
     detect_molecule,
+    escape_fasta_id,
     infer_format,
     invalid_characters,
     iter_sequences,
     normalize_sequence,
+    read_ids,
     read_sequences,
+    sequences_for_ids,
+    unescape_fasta_id,
+    write_fasta_records,
 )
 
 
@@ -166,6 +173,50 @@ def test_write_fasta_round_trips(tmp_path):
     assert (back.ids, back.sequences) == (seqs.ids, seqs.sequences)
 
 
+def test_fasta_into_a_file_object_equals_the_file(tmp_path):
+    records = [("a", "ACGU" * 50), ("b", "GG"), ("c", "U" * 80)]
+    path = write_fasta_records(tmp_path / "out.fa", records, line_width=60)
+    binary, text = io.BytesIO(), io.StringIO()
+    assert write_fasta_records(binary, records, line_width=60) is binary
+    assert write_fasta_records(text, records, line_width=60) is text
+    assert binary.getvalue() == path.read_bytes() == text.getvalue().encode()
+    assert path.read_text().splitlines()[:6] == [">a", *["ACGU" * 15] * 3, "ACGU" * 5, ">b"]
+    seqs = SequenceSet.from_sequences([s for _, s in records], [i for i, _ in records])
+    into = io.BytesIO()
+    assert seqs.write_fasta(into, line_width=60) is into
+    assert into.getvalue() == binary.getvalue()
+    gz = write_fasta_records(tmp_path / "out.fa.gz", records, line_width=60)
+    assert gzip.decompress(gz.read_bytes()) == binary.getvalue()
+
+
+def test_every_fasta_suffix_is_read_as_fasta():
+    for suffix in FASTA_SUFFIXES:
+        assert infer_format(f"x{suffix}") == infer_format(f"x{suffix.upper()}.gz") == "fasta"
+
+
+# ---------------------------------------------------------------- sequences of ids
+
+
+def test_sequences_for_ids_in_id_order_from_a_set_or_a_mapping():
+    pool = SequenceSet.from_sequences(["AC", "GU", "AA"], ["a", "b", "c"], molecule="rna")
+    assert sequences_for_ids(["a", "b", "c"], pool) == ["AC", "GU", "AA"]
+    assert sequences_for_ids(["c", "a"], pool) == ["AA", "AC"]
+    assert sequences_for_ids(["b", "a"], {"a": "AC", "b": "GU"}) == ["GU", "AC"]
+    assert sequences_for_ids(np.array(["b"], dtype=object), pool) == ["GU"]
+
+
+def test_missing_ids_name_the_source_and_the_first_missing():
+    pool = SequenceSet.from_sequences(["AC", "GU"], ["a", "b"], molecule="rna", source="pool.fa")
+    with pytest.raises(
+        InputError, match=r"^pool\.fa: 2 scored ids have no sequence \(first: 'x'\)"
+    ):
+        sequences_for_ids(["x", "a", "y"], pool, role="scored")
+    with pytest.raises(InputError, match=r"^<input>: 1 selected ids have no sequence"):
+        sequences_for_ids(["a", "c"], {"a": "AC", "b": "GU"}, role="selected")
+    with pytest.raises(TypeError, match="SequenceSet or a mapping"):
+        sequences_for_ids(["a"], ["AC"])
+
+
 # ---------------------------------------------------------------- bad input: one line, file/line/record
 
 
@@ -266,6 +317,137 @@ def test_bad_molecule_argument(tmp_path):
         read_sequences(write(tmp_path, "a.fa", ">a\nACGU\n"), molecule="dna")
 
 
+def test_bad_arguments_are_config_errors_and_bad_data_input_errors(tmp_path):
+    with pytest.raises(ConfigError, match="molecule must be"):
+        SequenceSet.from_sequences(["ACGU"], molecule="dna")
+    with pytest.raises(ConfigError, match="format must be fasta, csv, tsv or plain"):
+        read_sequences(write(tmp_path, "a.fa", ">a\nACGU\n"), format="genbank")
+    with pytest.raises(InputError, match="2 ids for 1 sequences"):
+        SequenceSet.from_sequences(["ACGU"], ["a", "b"])
+    with pytest.raises(InputError, match="duplicate id"):
+        SequenceSet.from_sequences(["ACGU", "GG"], ["a", "a"])
+
+
 def test_in_memory_sequences_are_validated():
     with pytest.raises(InputError, match=r"<input>: invalid rna characters 'Z'"):
         SequenceSet.from_sequences(["ACGZ"], molecule="rna")
+
+
+# ------------------------------------------- input quirks and hostile input (issue 15)
+
+HOSTILE_IDS = [
+    '<iframe src="x">',
+    "a b c",
+    "tab\there",
+    "comma,id",
+    'quote"id',
+    "new\nline",
+    "cr\rreturn",
+    ">gt",
+    "50%GC",
+    "a%20b",
+    "ünï cödé",
+    "\x1b[31mred",
+    "=cmd|' /C calc'!A0",
+]
+
+
+def test_a_utf8_byte_order_mark_is_skipped_in_fasta_and_csv(tmp_path):
+    fasta = tmp_path / "bom.fa"
+    fasta.write_text(">a\nACGU\n>b\nGG\n", encoding="utf-8-sig")
+    assert read_sequences(fasta).ids == ["a", "b"]  # was: "text before the first '>'"
+    table = tmp_path / "bom.csv"
+    table.write_text("id,sequence,family\nx,ACGU,tRNA\n", encoding="utf-8-sig")
+    seqs = read_sequences(table)
+    assert seqs.ids == ["x"]  # was: ids seq1 ... and a label column "\ufeffid"
+    assert seqs.labels.columns.tolist() == ["family"]
+
+
+def test_csv_follows_rfc_4180_quoted_commas_quotes_and_line_breaks(tmp_path):
+    text = (
+        "id,sequence,family\n"
+        'x,ACGU,"tRNA, class II"\n'
+        '"y ""quoted""",GGCC,"two\nlines"\n'
+        "\n"
+        "z,AAAA,5S\n"
+    )
+    path = write(tmp_path, "rfc.csv", text)
+    seqs = read_sequences(path)
+    assert seqs.ids == ["x", 'y "quoted"', "z"]
+    assert seqs.labels["family"].tolist() == ["tRNA, class II", "two\nlines", "5S"]
+    assert [r.line for r in iter_sequences(path)] == [2, 3, 6]  # where each record starts
+
+
+def test_an_unclosed_quote_is_a_one_line_error_naming_the_line(tmp_path):
+    path = write(tmp_path, "bad.csv", 'id,sequence\nx,ACGU\n"y,GG\n')
+    with pytest.raises(InputError, match=r"bad.csv:3: malformed CSV"):
+        read_sequences(path)
+
+
+def test_a_tab_ends_the_fasta_id(tmp_path):
+    path = write(tmp_path, "tabs.fa", ">r1\tfirst one\nACGU\n>r2 \t second\nGG\n")
+    records = list(iter_sequences(path))
+    assert [r.id for r in records] == ["r1", "r2"]
+    assert [r.description for r in records] == ["first one", "second"]
+
+
+def test_digits_in_an_rna_file_are_invalid_rna_characters_not_a_protein(tmp_path):
+    numbered = "UUAAUGAGAA 10 UAAAUCAGGU 20 UAUUAUGUUG 30 GAUGUAAUAA 40\n"
+    path = write(tmp_path, "numbered.fa", ">r1\n" + numbered)
+    assert detect_molecule([numbered]) == "rna"
+    with pytest.raises(InputError, match=r"invalid rna characters '0' '1' '2' '3' '4'.*digits"):
+        read_sequences(path)  # was: "invalid protein characters" (re-detected as protein)
+
+
+def test_corrupt_gzip_data_is_a_one_line_error(tmp_path):
+    data = bytearray(gzip.compress(b">a\nACGUACGUAGCUAGCUAGCUAGCUGAUCGAUCGAUGCUAGCUAGC\n" * 500))
+    for k in range(8):
+        data[20 + k] ^= 0x5A  # the deflate block header: zlib.error, not BadGzipFile
+    path = tmp_path / "corrupt.fa.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"corrupt.fa.gz: corrupt gzip data: Error -3"):
+        read_sequences(path)
+
+
+def test_an_unreadable_file_is_a_one_line_error(tmp_path, monkeypatch):
+    from support.permissions import make_unreadable
+
+    path = write(tmp_path, "secret.fa", ">a\nACGU\n")
+    make_unreadable(path, monkeypatch)
+    with pytest.raises(InputError, match=r"secret.fa: cannot open: Permission denied"):
+        read_sequences(path)
+
+
+def test_fasta_written_from_hostile_ids_reads_back_under_escaped_ids(tmp_path):
+    sequences = ["ACGU", "GGCC", "AAAA", "CCCC", "UUUU", "GAGA", "CUCU"] * 2
+    pool = SequenceSet.from_sequences(sequences[: len(HOSTILE_IDS)], HOSTILE_IDS, molecule="rna")
+    for target in (tmp_path / "out.fa", tmp_path / "out.fa.gz"):
+        pool.write_fasta(target)
+        back = read_sequences(target)
+        assert back.ids == [escape_fasta_id(i) for i in HOSTILE_IDS]
+        assert [unescape_fasta_id(i) for i in back.ids] == HOSTILE_IDS
+        assert back.sequences == pool.sequences
+    assert escape_fasta_id("seq1") == "seq1" and escape_fasta_id("50%GC") == "50%GC"
+    assert escape_fasta_id("a b") == "a%20b" and escape_fasta_id("a%20b") == "a%2520b"
+
+
+def test_fasta_can_refuse_ids_it_would_have_to_escape(tmp_path):
+    pool = SequenceSet.from_sequences(["ACGU", "GG"], ["fine", "not fine"], molecule="rna")
+    with pytest.raises(InputError, match=r"out.fa: .*FASTA header cannot hold.*record 'not fine'"):
+        pool.write_fasta(tmp_path / "out.fa", unsafe_ids="refuse")
+    assert not list(tmp_path.iterdir())  # no half-written file left
+    with pytest.raises(ConfigError, match="line_width"):
+        pool.write_fasta(io.StringIO(), line_width=0)
+
+
+def test_read_ids_reads_an_ids_only_csv_with_hostile_ids(tmp_path):
+    import csv
+
+    path = tmp_path / "ids.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["index", "id"])
+        writer.writerows(enumerate(HOSTILE_IDS))
+    assert read_ids(path) == HOSTILE_IDS
+    with pytest.raises(InputError, match="no id column"):
+        read_ids(write(tmp_path, "x.csv", "index,score\n0,1\n"))

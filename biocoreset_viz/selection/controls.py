@@ -5,10 +5,14 @@ slider) and the evaluation runner all name the same few settings; this table
 says, once, which selector parameter each control sets, how users see it named
 ("β (hard cutoff)", ``--hard-cutoff``), and so which methods it applies to
 (read from the selector's own signature, never listed twice).
+
+This module imports no selector at import time, so the command line can build
+its options from :data:`CONTROLS` without loading numpy (``--help`` stays instant).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +21,9 @@ from biocoreset_viz.errors import ConfigError
 
 # The seed every seeded method uses when none is given (the CLI's and the dashboard's default).
 DEFAULT_SEED = 0
+# Selector parameters that no control sets: where the MMseqs2 program lives is a
+# property of the machine, not a selection setting (give it to the selector directly).
+UNCONTROLLED_PARAMETERS = frozenset({"executable"})
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,7 @@ def accepted_parameters(method: str) -> list[str]:
     Raises:
         ConfigError: an unknown method.
     """
-    from biocoreset_viz.selection import METHODS
+    from biocoreset_viz.selection.methods import METHODS
 
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -106,3 +113,34 @@ def selector_params(
     if "random_state" in accepted:
         params.setdefault("random_state", DEFAULT_SEED)
     return params
+
+
+# A selector parameter named in a message, with its value when one follows ("n_strata=0"):
+# names with an underscore anywhere; plain words ("strata", "coverage") only when a
+# value follows or when they open the message, where they cannot be ordinary words.
+_NAMES = "|".join(sorted(CONTROLS, key=len, reverse=True))
+_WORDS = "|".join(sorted((c for c in CONTROLS if "_" in c), key=len, reverse=True))
+_NAMED = re.compile(rf"\b({_NAMES})(=)|^({_NAMES})\b()|\b({_WORDS})\b()")
+
+
+def in_control_terms(message: str, *, style: str = "label") -> str:
+    """A selector's message with each parameter named as users see it.
+
+    ``"pruning_rate=0.05 (n=380) is larger than the 360 sequences that survive
+    hard_cutoff=0.1"`` becomes ``"α (pruning rate) 0.05 (n=380) is larger than the
+    360 sequences that survive β (hard cutoff) 0.1"`` (``style="label"``, the
+    dashboard) or ``"--pruning-rate 0.05 ..."`` (``style="option"``, the command line).
+
+    Raises:
+        ConfigError: an unknown style.
+    """
+    if style not in ("label", "option"):
+        raise ConfigError(f"style must be 'label' or 'option', got {style!r}")
+
+    def named(match: re.Match[str]) -> str:
+        parameter = next(group for group in match.groups()[::2] if group)
+        control = CONTROLS[parameter]
+        name = control.label if style == "label" else control.option
+        return name + (" " if match.group(2) else "")
+
+    return _NAMED.sub(named, message)
