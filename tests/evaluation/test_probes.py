@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from biocoreset_viz.models import build_esm2, rna_alphabet
-from biocoreset_viz.probes import (
+from biocoreset_viz.evaluation.probes import (
     StructureProbe,
     base_pair_f1,
     base_pair_metrics,
@@ -22,6 +21,7 @@ from biocoreset_viz.probes import (
     symmetrized_apc,
     top_k_precision,
 )
+from biocoreset_viz.models import build_esm2, rna_alphabet
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

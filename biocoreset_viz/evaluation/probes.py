@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from biocoreset_viz.errors import ConfigError, InputError
+
 # bracket pairs of dot-bracket notation: (), [], {}, <> and, for deeper
 # pseudoknots, Aa ... Zz (bpRNA's convention)
 _OPENERS = "([{<" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -70,7 +72,7 @@ def parse_dot_bracket(structure: str) -> np.ndarray:
         ``(P, 2)`` int64 0-based positions ``i < j``, sorted by ``i``.
 
     Raises:
-        ValueError: an unbalanced bracket or an unknown character, with its
+        InputError: an unbalanced bracket or an unknown character, with its
             1-based position.
     """
     stacks: dict[str, list[int]] = {opener: [] for opener in _OPENERS}
@@ -83,17 +85,17 @@ def parse_dot_bracket(structure: str) -> np.ndarray:
         elif char in CLOSER_TO_OPENER:
             stack = stacks[CLOSER_TO_OPENER[char]]
             if not stack:
-                raise ValueError(
+                raise InputError(
                     f"unbalanced structure: {char!r} at position {position + 1} closes nothing"
                 )
             pairs.append((stack.pop(), position))
         else:
-            raise ValueError(
+            raise InputError(
                 f"unknown character {char!r} at position {position + 1} of a dot-bracket structure"
             )
     for opener, stack in stacks.items():
         if stack:
-            raise ValueError(
+            raise InputError(
                 f"unbalanced structure: {opener!r} at position {stack[-1] + 1} is never closed"
             )
     if not pairs:
@@ -109,7 +111,7 @@ def dot_bracket_from_pairs(pairs: np.ndarray, length: int) -> str:
     use only ``()``.
 
     Raises:
-        ValueError: a position in two pairs, a pair of one position, or beyond ``length``.
+        InputError: a position in two pairs, a pair of one position, or beyond ``length``.
     """
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     ordered = sorted((min(i, j), max(i, j)) for i, j in pairs.tolist())
@@ -117,14 +119,14 @@ def dot_bracket_from_pairs(pairs: np.ndarray, length: int) -> str:
     levels: list[list[tuple[int, int]]] = []
     for i, j in ordered:
         if i == j or i < 0 or j >= length:
-            raise ValueError(f"invalid base pair ({i}, {j}) for length {length}")
+            raise InputError(f"invalid base pair ({i}, {j}) for length {length}")
         if characters[i] != "." or characters[j] != ".":
-            raise ValueError(f"position {i if characters[i] != '.' else j} is in two base pairs")
+            raise InputError(f"position {i if characters[i] != '.' else j} is in two base pairs")
         crosses = [any(a < i < b < j or i < a < j < b for a, b in placed) for placed in levels]
         level = crosses.index(False) if False in crosses else len(levels)
         if level == len(levels):
             if level >= len(_OPENERS):
-                raise ValueError("too many crossing base pairs for dot-bracket notation")
+                raise InputError("too many crossing base pairs for dot-bracket notation")
             levels.append([])
         levels[level].append((i, j))
         characters[i], characters[j] = _OPENERS[level], _CLOSERS[level]
@@ -134,7 +136,7 @@ def dot_bracket_from_pairs(pairs: np.ndarray, length: int) -> str:
 def candidate_pairs(length: int, min_separation: int = DEFAULT_MIN_SEPARATION) -> np.ndarray:
     """Every pair ``(i, j)`` with ``j - i >= min_separation``, row-major, ``(P, 2)`` int64."""
     if min_separation < 1:
-        raise ValueError(f"min_separation must be >= 1, got {min_separation}")
+        raise ConfigError(f"min_separation must be >= 1, got {min_separation}")
     first, second = np.triu_indices(length, k=min_separation)
     return np.stack([first, second], axis=1).astype(np.int64)
 
@@ -197,10 +199,10 @@ def top_k_precision(pairs: np.ndarray, scores: np.ndarray, true_pairs: np.ndarra
         The precision, or NaN when there is no candidate.
     """
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise ConfigError(f"k must be >= 1, got {k}")
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if len(pairs) != len(scores):
-        raise ValueError(f"{len(scores)} scores for {len(pairs)} pairs")
+        raise InputError(f"{len(scores)} scores for {len(pairs)} pairs")
     if not len(pairs):
         return float("nan")
     top = _ranking(scores)[:k]
@@ -229,7 +231,7 @@ def greedy_decode(
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     scores = np.asarray(scores, dtype=np.float64)
     if len(pairs) != len(scores):
-        raise ValueError(f"{len(scores)} scores for {len(pairs)} pairs")
+        raise InputError(f"{len(scores)} scores for {len(pairs)} pairs")
     if not len(pairs):
         return np.empty((0, 2), dtype=np.int64), np.empty(0)
     order = _ranking(scores)
@@ -333,7 +335,7 @@ def structure_example(
     length = len(residues)
     true_pairs = np.asarray(true_pairs, dtype=np.int64).reshape(-1, 2)
     if true_pairs.size and true_pairs.max() >= length:
-        raise ValueError(f"a base pair lies beyond the {length} residues")
+        raise InputError(f"a base pair lies beyond the {length} residues")
     candidates = candidate_pairs(length, min_separation)
     key_length = max(length, 1)
     is_pair = np.isin(_pair_keys(candidates, key_length), _pair_keys(true_pairs, key_length))
@@ -378,9 +380,9 @@ class StructureProbe:
 
     def __post_init__(self) -> None:
         if self.pca_dim < 0:
-            raise ValueError(f"pca_dim must be >= 0, got {self.pca_dim}")
+            raise ConfigError(f"pca_dim must be >= 0, got {self.pca_dim}")
         if self.negatives_per_positive < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"negatives_per_positive must be >= 1, got {self.negatives_per_positive}"
             )
 
@@ -394,7 +396,7 @@ class StructureProbe:
             attention = example.attention if rows is None else example.attention[rows]
             parts.append(attention.astype(np.float32))  # (P, C)
         if not parts:
-            raise ValueError("no features: set pca_dim > 0 or give attention maps")
+            raise ConfigError("no features: set pca_dim > 0 or give attention maps")
         return np.concatenate(parts, axis=1)
 
     def _fit_projection(self, examples: Sequence[StructureExample]) -> None:
@@ -413,7 +415,7 @@ class StructureProbe:
     def fit(self, examples: Sequence[StructureExample]) -> StructureProbe:
         """Fit the projection, the regression and the decoding threshold."""
         if not examples:
-            raise ValueError("no training structures")
+            raise InputError("no training structures")
         with single_threaded_blas():
             return self._fit(examples)
 
@@ -440,7 +442,7 @@ class StructureProbe:
             keep = np.sort(rng.choice(len(x), self.max_training_pairs, replace=False))
             x, y = x[keep], y[keep]
         if y.all() or not y.any():
-            raise ValueError("the training structures need both paired and unpaired candidates")
+            raise InputError("the training structures need both paired and unpaired candidates")
         self.model_ = make_pipeline(
             StandardScaler(),
             LogisticRegression(C=self.regularization, max_iter=1000),
@@ -472,7 +474,7 @@ class StructureProbe:
     def scores(self, example: StructureExample) -> np.ndarray:
         """``(P,)`` decision values of the example's candidate pairs."""
         if self.model_ is None:
-            raise ValueError("the probe is not fitted")
+            raise ConfigError("the probe is not fitted")
         if not len(example.candidates):
             return np.empty(0)
         first, second = example.candidates[:, 0], example.candidates[:, 1]
@@ -518,7 +520,7 @@ class StructureProbe:
     def evaluate(self, examples: Sequence[StructureExample]) -> dict[str, float]:
         """Mean per-structure base-pair F1 and top-L precision on ``examples``."""
         if not examples:
-            raise ValueError("no test structures")
+            raise InputError("no test structures")
         with single_threaded_blas():
             return self._evaluate(examples)
 
@@ -567,9 +569,9 @@ def classification_probe(
     train_labels = np.asarray(train_labels, dtype=object)
     test_labels = np.asarray(test_labels, dtype=object)
     if len(np.unique(train_labels)) < 2:
-        raise ValueError("the probe needs at least two classes to train on")
+        raise InputError("the probe needs at least two classes to train on")
     if not len(test_labels):
-        raise ValueError("no test examples")
+        raise InputError("no test examples")
     model = make_pipeline(StandardScaler(), LogisticRegression(C=regularization, max_iter=2000))
     with single_threaded_blas():
         model.fit(np.asarray(train_features, dtype=np.float64), train_labels.astype(str))
