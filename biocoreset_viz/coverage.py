@@ -12,6 +12,13 @@ Three views, each a function returning a small result object:
 :func:`compare_selections` puts the headline numbers of several selections in
 one table.
 
+For a dashboard that measures a new selection at every move of a slider, at up
+to a million sequences, two indexes do the part that does not depend on the
+selection once: :class:`LabelIndex` (labels factorized once; the same table as
+:func:`label_coverage`) and :class:`NearestSelected` (each probe sequence's
+nearest pool neighbours found once; the same distances as
+:func:`embedding_coverage`).
+
 Two more describe the pool itself, before any selection: :func:`redundancy_summary`
 (duplicates, cluster and family sizes) and :func:`pool_neighbours` (each
 sequence's nearest other sequence in embedding space, and how often it shares a
@@ -27,17 +34,23 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from biocoreset_viz.errors import ConfigError, InputError
 from biocoreset_viz.selection import Selection, StrataKind, check_scores, stratify
 
+Metric = Literal["euclidean", "cosine"]
+METRICS = ("euclidean", "cosine")
 # float32 entries of one block of the pruned x selected distance matrix (128 MiB)
 _BLOCK_ENTRIES = 1 << 25
+# float32 entries of one block of NearestSelected's probe x pool distance matrix (64 MiB)
+_PROBE_BLOCK_ENTRIES = 1 << 24
+NOTHING_SELECTED = "indices: no selected sequence to measure distances to"
 
 
 def check_indices(indices: Any, n_total: int) -> np.ndarray:
     """Selected indices as int64, each in ``[0, n_total)`` and distinct.
 
     Raises:
-        ValueError: not 1-D integers, out of range, or repeated.
+        InputError: not 1-D integers, out of range, or repeated.
     """
     if isinstance(indices, Selection):
         indices = indices.indices
@@ -45,17 +58,83 @@ def check_indices(indices: Any, n_total: int) -> np.ndarray:
     if array.size == 0:
         return np.empty(0, dtype=np.int64)
     if array.ndim != 1 or array.dtype.kind not in "iu":
-        raise ValueError(f"indices must be a 1-D integer array, got {array.dtype} {array.shape}")
+        raise InputError(f"indices must be a 1-D integer array, got {array.dtype} {array.shape}")
     array = array.astype(np.int64, copy=False)
     if array.min() < 0 or array.max() >= n_total:
-        raise ValueError(f"indices must lie in [0, {n_total}), got {array.min()}..{array.max()}")
+        raise InputError(f"indices must lie in [0, {n_total}), got {array.min()}..{array.max()}")
     if len(np.unique(array)) != len(array):
-        raise ValueError("indices contain duplicates")
+        raise InputError("indices contain duplicates")
     return array
 
 
+def _embedding_matrix(embeddings: Any, metric: str, *, min_rows: int = 1) -> np.ndarray:
+    """Embeddings as a contiguous float32 ``(N, D)`` matrix, unit rows for ``cosine``.
+
+    On unit rows the Euclidean distance d gives the cosine distance ``d**2 / 2``,
+    so every search below runs on Euclidean distances.
+
+    Raises:
+        ConfigError: an unknown metric.
+        InputError: not ``(N, D)`` with at least ``min_rows`` rows, or NaN/infinite values.
+    """
+    if metric not in METRICS:
+        raise ConfigError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+    matrix = np.asarray(embeddings)
+    if matrix.ndim != 2 or len(matrix) < min_rows:
+        shape = (
+            "a non-empty (N, D) array" if min_rows == 1 else f"an (N, D) array with N >= {min_rows}"
+        )
+        raise InputError(f"embeddings must be {shape}, got shape {matrix.shape}")
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    if not np.isfinite(matrix).all():
+        raise InputError("embeddings contain NaN or infinite values")
+    if metric == "cosine":
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        matrix = matrix / np.where(norms > 0, norms, 1.0)
+    return matrix
+
+
+def _in_metric(distances: np.ndarray, metric: str) -> np.ndarray:
+    """Euclidean distances between rows of :func:`_embedding_matrix`, in ``metric``."""
+    return distances**2 / 2.0 if metric == "cosine" else distances  # |a - b|^2 = 2 (1 - cos)
+
+
+def _known_labels(values: Any, *, required: bool = True) -> pd.Series:
+    """Labels as strings, missing ones (None, NaN, blank) as NaN.
+
+    Raises:
+        InputError: no labels at all, when ``required``.
+    """
+    series = pd.Series(np.asarray(values, dtype=object))
+    if required and len(series) == 0:
+        raise InputError("labels are empty")
+    present = series.notna() & (series.astype(str).str.strip() != "")
+    return series.astype(str).where(present)
+
+
+class _SelectedRows:
+    """The counts shared by the coverage tables: rows (strata, labels) with a selected member."""
+
+    table: pd.DataFrame
+
+    def _counted(self) -> int:
+        """The rows a fraction is taken of."""
+        raise NotImplementedError
+
+    @property
+    def represented(self) -> int:
+        """Rows with at least one selected member."""
+        return int((self.table["selected"] > 0).sum())
+
+    @property
+    def fraction(self) -> float:
+        """Represented rows over the rows counted (NaN when there are none)."""
+        counted = self._counted()
+        return self.represented / counted if counted else float("nan")
+
+
 @dataclass
-class StratumCoverage:
+class StratumCoverage(_SelectedRows):
     """Selected members per score stratum.
 
     Attributes:
@@ -70,18 +149,11 @@ class StratumCoverage:
 
     @property
     def non_empty(self) -> int:
-        """Strata with at least one member."""
+        """Strata with at least one member (``represented`` is over these)."""
         return int((self.table["available"] > 0).sum())
 
-    @property
-    def represented(self) -> int:
-        """Strata with at least one selected member."""
-        return int((self.table["selected"] > 0).sum())
-
-    @property
-    def fraction(self) -> float:
-        """Represented strata over non-empty strata."""
-        return self.represented / self.non_empty if self.non_empty else float("nan")
+    def _counted(self) -> int:
+        return self.non_empty
 
 
 def stratum_coverage(
@@ -171,7 +243,7 @@ def embedding_coverage(
     embeddings: Any,
     indices: Any,
     *,
-    metric: Literal["euclidean", "cosine"] = "euclidean",
+    metric: Metric = "euclidean",
 ) -> EmbeddingCoverage:
     """Nearest selected neighbour of every pruned sequence, by blocked matrix products.
 
@@ -187,22 +259,13 @@ def embedding_coverage(
         metric: ``"euclidean"`` or ``"cosine"`` (1 - cosine similarity).
 
     Raises:
-        ValueError: bad embeddings or indices, no selected sequence, unknown metric.
+        ConfigError: an unknown metric.
+        InputError: bad embeddings or indices, or no selected sequence.
     """
-    if metric not in ("euclidean", "cosine"):
-        raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
-    matrix = np.asarray(embeddings)
-    if matrix.ndim != 2 or len(matrix) == 0:
-        raise ValueError(f"embeddings must be a non-empty (N, D) array, got shape {matrix.shape}")
-    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-    if not np.isfinite(matrix).all():
-        raise ValueError("embeddings contain NaN or infinite values")
+    matrix = _embedding_matrix(embeddings, metric)
     indices = check_indices(indices, len(matrix))
     if len(indices) == 0:
-        raise ValueError("indices: no selected sequence to measure distances to")
-    if metric == "cosine":
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        matrix = matrix / np.where(norms > 0, norms, 1.0)
+        raise InputError(NOTHING_SELECTED)
     keep = np.zeros(len(matrix), dtype=bool)
     keep[indices] = True
     pruned = np.flatnonzero(~keep)
@@ -224,13 +287,11 @@ def embedding_coverage(
         distances[start : start + len(block)] = np.sqrt(
             np.einsum("ij,ij->i", difference, difference)
         )
-    if metric == "cosine":
-        distances = distances**2 / 2.0  # unit vectors: |a - b|^2 = 2 (1 - cos)
-    return EmbeddingCoverage(pruned, nearest, distances, metric)
+    return EmbeddingCoverage(pruned, nearest, _in_metric(distances, metric), metric)
 
 
 @dataclass
-class LabelCoverage:
+class LabelCoverage(_SelectedRows):
     """Which families or clusters the coreset represents.
 
     Attributes:
@@ -242,18 +303,11 @@ class LabelCoverage:
 
     @property
     def total(self) -> int:
-        """Distinct labels in the pool (missing labels aside)."""
+        """Distinct labels in the pool, missing labels aside (``represented`` is over these)."""
         return len(self.table)
 
-    @property
-    def represented(self) -> int:
-        """Labels with at least one selected member."""
-        return int((self.table["selected"] > 0).sum())
-
-    @property
-    def fraction(self) -> float:
-        """Represented labels over all labels."""
-        return self.represented / self.total if self.total else float("nan")
+    def _counted(self) -> int:
+        return self.total
 
 
 def label_coverage(labels: Any, indices: Any) -> LabelCoverage:
@@ -264,15 +318,16 @@ def label_coverage(labels: Any, indices: Any) -> LabelCoverage:
     Args:
         labels: one label per pool sequence, ``(N,)``.
         indices: the selected indices (or a :class:`Selection`).
+
+    Raises:
+        InputError: no labels, or bad indices.
     """
-    values = pd.Series(np.asarray(labels, dtype=object))
-    if len(values) == 0:
-        raise ValueError("labels are empty")
-    indices = check_indices(indices, len(values))
-    present = values.notna() & (values.astype(str).str.strip() != "")
-    chosen = np.zeros(len(values), dtype=bool)
+    known = _known_labels(labels)
+    indices = check_indices(indices, len(known))
+    present = known.notna().to_numpy()
+    chosen = np.zeros(len(known), dtype=bool)
     chosen[indices] = True
-    frame = pd.DataFrame({"label": values[present].astype(str), "selected": chosen[present]})
+    frame = pd.DataFrame({"label": known[present], "selected": chosen[present]})
     table = (
         frame.groupby("label", sort=False)["selected"]
         .agg(available="size", selected="sum")
@@ -320,14 +375,190 @@ def compare_selections(
     return pd.DataFrame(rows)
 
 
+# ------------------------------------------- fast coverage of many selections of one pool
+
+
+class LabelIndex:
+    """Label values of a pool, factorized once, for fast per-selection coverage.
+
+    Missing labels (``None``, NaN, blank strings) are left out, as in
+    :func:`label_coverage`.
+    """
+
+    def __init__(self, labels: Any) -> None:
+        known = _known_labels(labels)
+        present = known.notna().to_numpy()
+        codes, uniques = pd.factorize(known[present], sort=False)
+        self.n_total = len(known)
+        self.codes = np.full(len(known), -1, dtype=np.int64)
+        self.codes[present] = codes
+        self.names = np.asarray(uniques, dtype=object)
+        self.available = np.bincount(codes, minlength=len(uniques)).astype(np.int64)
+        # the table's order (largest first, then by name) is fixed by the pool
+        self.order = np.lexsort((self.names.astype(str), -self.available))
+
+    def coverage(self, indices: Any) -> LabelCoverage:
+        """Label coverage of a selection (the table :func:`label_coverage` returns)."""
+        indices = np.asarray(getattr(indices, "indices", indices), dtype=np.int64)
+        picked = self.codes[indices]
+        selected = np.bincount(picked[picked >= 0], minlength=len(self.names)).astype(np.int64)
+        table = pd.DataFrame(
+            {
+                # the same string type label_coverage gives (it depends on the pandas version)
+                "label": pd.Series(self.names[self.order], dtype=object).astype(str),
+                "available": self.available[self.order],
+                "selected": selected[self.order],
+            }
+        )
+        return LabelCoverage(table)
+
+
+class NearestSelected:
+    """Distance from pruned probe sequences to their nearest selected sequence, for any selection.
+
+    Built once per pool: the probes are all sequences when the pool has at most
+    ``exact_below`` of them, otherwise a seeded sample of ``n_probes``; for each
+    probe its ``n_neighbours`` nearest other pool members are found by blocked
+    matrix products. For a selection, a pruned probe's nearest selected sequence
+    is the first selected one in that list (exact); probes with no selected
+    neighbour in the list are measured directly against the selected set with
+    :func:`embedding_coverage`. Those are few: when the
+    coreset is a fraction f of the pool, a probe misses with probability about
+    ``(1 - f) ** n_neighbours``, and then the coreset is small.
+
+    Args:
+        embeddings: ``(N, D)`` embeddings of the pool.
+        metric: ``"euclidean"`` or ``"cosine"`` (1 - cosine similarity).
+        n_neighbours: neighbours kept per probe.
+        n_probes: probes of a large pool.
+        exact_below: pools up to this size use every sequence as a probe.
+        random_state: seed of the probe sample.
+    """
+
+    def __init__(
+        self,
+        embeddings: Any,
+        *,
+        metric: Metric = "euclidean",
+        n_neighbours: int = 64,
+        n_probes: int = 1_000,
+        exact_below: int = 10_000,
+        random_state: int = 0,
+    ) -> None:
+        matrix = _embedding_matrix(embeddings, metric, min_rows=2)
+        total = len(matrix)
+        self.metric = metric
+        self.matrix = matrix
+        self.sampled = total > exact_below
+        if self.sampled:
+            rng = np.random.default_rng(random_state)
+            self.probes = np.sort(rng.choice(total, min(n_probes, total), replace=False))
+        else:
+            self.probes = np.arange(total, dtype=np.int64)
+        self.neighbours, self.distances = self._nearest(min(n_neighbours, total - 1))
+
+    def _nearest(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest other pool members of each probe and their distances, nearest first.
+
+        Blocks of the pool are compared with all probes by one matrix product.
+        The first block fills each probe's list by a partition; later blocks only
+        offer the candidates closer than the probe's current k-th neighbour,
+        which after a few blocks are few, so the cost is the matrix products.
+        """
+        matrix = self.matrix
+        queries = matrix[self.probes]
+        scaled = queries * np.float32(-2.0)
+        n_probes = len(queries)
+        norms = np.einsum("ij,ij->i", matrix, matrix)
+        best = np.full((n_probes, k), np.inf, dtype=np.float32)
+        best_index = np.zeros((n_probes, k), dtype=np.int64)
+        block = max(2 * k + 2, _PROBE_BLOCK_ENTRIES // max(n_probes, 1))
+        for start in range(0, len(matrix), block):
+            part = matrix[start : start + block]
+            # |q - x|^2 up to |q|^2, which does not change the order for a probe
+            scores = scaled @ part.T
+            scores += norms[start : start + block]
+            own = np.flatnonzero((self.probes >= start) & (self.probes < start + len(part)))
+            scores[own, self.probes[own] - start] = np.inf  # a probe is not its own neighbour
+            if start == 0:
+                first = np.argpartition(scores, k - 1, axis=1)[:, :k]
+                best = np.take_along_axis(scores, first, axis=1)
+                best_index = first.astype(np.int64)
+                continue
+            rows, columns = np.nonzero(scores < best.max(axis=1, keepdims=True))
+            if len(rows):
+                self._merge(best, best_index, rows, scores[rows, columns], columns + start, k)
+        # exact distances for the neighbours found (no cancellation from the expansion)
+        difference = queries[:, None, :].astype(np.float64) - matrix[best_index]
+        distances = _in_metric(
+            np.sqrt(np.einsum("ijk,ijk->ij", difference, difference)), self.metric
+        )
+        order = np.argsort(distances, axis=1, kind="stable")
+        return np.take_along_axis(best_index, order, 1), np.take_along_axis(distances, order, 1)
+
+    @staticmethod
+    def _merge(
+        best: np.ndarray,
+        best_index: np.ndarray,
+        rows: np.ndarray,
+        values: np.ndarray,
+        indices: np.ndarray,
+        k: int,
+    ) -> None:
+        """Merge candidates ``(rows, values, indices)`` into each row's k best, in place."""
+        touched, counts = np.unique(rows, return_counts=True)
+        all_rows = np.concatenate([np.repeat(touched, k), rows])
+        all_values = np.concatenate([best[touched].ravel(), values])
+        all_indices = np.concatenate([best_index[touched].ravel(), indices])
+        order = np.lexsort((all_values, all_rows))
+        group_start = np.concatenate([[0], np.cumsum(counts + k)[:-1]])
+        rank = np.arange(len(order)) - np.repeat(group_start, counts + k)
+        keep = order[rank < k]
+        best[touched] = all_values[keep].reshape(-1, k)
+        best_index[touched] = all_indices[keep].reshape(-1, k)
+
+    def query(self, selected: Any) -> EmbeddingCoverage:
+        """Nearest selected sequence of every pruned probe.
+
+        Args:
+            selected: a boolean mask of the pool, or the selected indices.
+
+        Returns:
+            an :class:`EmbeddingCoverage` over the pruned
+            probes (its ``pruned`` are those probes' pool indices).
+
+        Raises:
+            InputError: nothing is selected.
+        """
+        mask = np.asarray(selected)
+        if mask.dtype != bool:
+            indices = np.asarray(getattr(selected, "indices", selected), dtype=np.int64)
+            mask = np.zeros(len(self.matrix), dtype=bool)
+            mask[indices] = True
+        if not mask.any():
+            raise InputError(NOTHING_SELECTED)
+        rows = np.flatnonzero(~mask[self.probes])
+        pruned = self.probes[rows]
+        hits = mask[self.neighbours[rows]]
+        found = hits.any(axis=1)
+        first = hits.argmax(axis=1)
+        nearest = np.where(found, self.neighbours[rows, first], -1)
+        distances = np.where(found, self.distances[rows, first], np.nan)
+        missing = np.flatnonzero(~found)
+        if len(missing):
+            selected_rows = np.flatnonzero(mask)
+            subset = np.concatenate([pruned[missing], selected_rows])
+            exact = embedding_coverage(
+                self.matrix[subset],
+                np.arange(len(missing), len(subset)),
+                metric="euclidean",  # the matrix is already normalised for cosine
+            )
+            nearest[missing] = subset[exact.nearest]
+            distances[missing] = _in_metric(exact.distances, self.metric)
+        return EmbeddingCoverage(pruned, nearest, distances.astype(np.float64), self.metric)
+
+
 # ------------------------------------------------------------------ redundancy of a pool
-
-
-def _known_labels(values: Any) -> pd.Series:
-    """Labels as strings, missing ones (None, NaN, blank) as NaN."""
-    series = pd.Series(np.asarray(values, dtype=object))
-    present = series.notna() & (series.astype(str).str.strip() != "")
-    return series.astype(str).where(present)
 
 
 def redundancy_summary(labelings: Mapping[str, Any]) -> pd.DataFrame:
@@ -349,7 +580,7 @@ def redundancy_summary(labelings: Mapping[str, Any]) -> pd.DataFrame:
     """
     rows = []
     for name, values in labelings.items():
-        labels = _known_labels(values).dropna()
+        labels = _known_labels(values, required=False).dropna()
         sizes = labels.value_counts()
         n, groups = len(labels), len(sizes)
         rows.append(
@@ -395,9 +626,9 @@ class PoolNeighbours:
         """
         rows = []
         for name, values in labelings.items():
-            labels = _known_labels(values)
+            labels = _known_labels(values, required=False)
             if len(labels) != len(self.nearest):
-                raise ValueError(f"{name}: {len(labels)} labels for {len(self.nearest)} sequences")
+                raise InputError(f"{name}: {len(labels)} labels for {len(self.nearest)} sequences")
             own = labels.to_numpy()
             theirs = own[self.nearest]
             counted = labels.notna().to_numpy() & pd.notna(theirs)
@@ -419,9 +650,7 @@ class PoolNeighbours:
         return pd.DataFrame(rows)
 
 
-def pool_neighbours(
-    embeddings: Any, *, metric: Literal["euclidean", "cosine"] = "euclidean"
-) -> PoolNeighbours:
+def pool_neighbours(embeddings: Any, *, metric: Metric = "euclidean") -> PoolNeighbours:
     """The nearest other sequence of every sequence in a pool (exact, in blocks).
 
     Exact duplicates (equal embeddings) are each other's neighbours at distance 0.
@@ -433,21 +662,10 @@ def pool_neighbours(
         metric: ``"euclidean"`` or ``"cosine"`` (1 - cosine similarity).
 
     Raises:
-        ValueError: bad embeddings or metric.
+        ConfigError: an unknown metric.
+        InputError: bad embeddings.
     """
-    if metric not in ("euclidean", "cosine"):
-        raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
-    matrix = np.asarray(embeddings)
-    if matrix.ndim != 2 or len(matrix) < 2:
-        raise ValueError(
-            f"embeddings must be an (N, D) array with N >= 2, got shape {matrix.shape}"
-        )
-    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-    if not np.isfinite(matrix).all():
-        raise ValueError("embeddings contain NaN or infinite values")
-    if metric == "cosine":
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        matrix = matrix / np.where(norms > 0, norms, 1.0)
+    matrix = _embedding_matrix(embeddings, metric, min_rows=2)
     n = len(matrix)
     norms = np.einsum("ij,ij->i", matrix, matrix)
     nearest = np.empty(n, dtype=np.int64)
@@ -461,6 +679,4 @@ def pool_neighbours(
         nearest[start:stop] = np.argmin(scores, axis=1)
     difference = matrix.astype(np.float64) - matrix[nearest]
     distances = np.sqrt(np.einsum("ij,ij->i", difference, difference))
-    if metric == "cosine":
-        distances = distances**2 / 2.0
-    return PoolNeighbours(nearest, distances, metric)
+    return PoolNeighbours(nearest, _in_metric(distances, metric), metric)

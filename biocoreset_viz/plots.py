@@ -7,16 +7,18 @@ from the library (:func:`~biocoreset_viz.coverage.stratum_coverage`,
 :func:`~biocoreset_viz.coverage.label_coverage`,
 :func:`~biocoreset_viz.coverage.embedding_coverage`) or from the helpers below
 (:func:`histogram_counts`, :class:`ScoreBins`, :func:`map_frame`,
-:func:`biocoreset_viz.curves.summarize_curves`).
+:func:`biocoreset_viz.evaluation.curves.summarize_curves`).
 
 Figures:
 
 * :func:`influence_histogram`: self-influence of the pool and of the coreset, with
   the hard-cutoff line and the strata boundaries (:func:`selection_histogram`
   draws it straight from a fitted selector or a Selection);
-* :func:`selection_map`: UMAP/PCA map, coreset in colour, pruned sequences in grey
-  (still visible); hover shows id, length, score and family; above
-  :data:`RASTERIZE_ABOVE` points the map is rasterized with datashader;
+* :func:`selection_map` and :func:`score_length_plot` (point figures, from
+  :mod:`biocoreset_viz.scatter`): the UMAP/PCA map and self-influence against
+  length, coreset in colour over the pruned sequences in grey (or coloured by a
+  label column); one tooltip at a time says kept or pruned; above
+  :data:`RASTERIZE_ABOVE` points they are rasterized with datashader;
 * :func:`stratum_coverage_plot`: available vs. selected sequences per stratum;
 * :func:`redundancy_plot`: family/cluster sizes and how many of each are kept;
 * :func:`neighbour_distance_plot`: distance of pruned sequences to the nearest
@@ -24,8 +26,10 @@ Figures:
 * :func:`learning_curves`: downstream metrics against training progress, mean
   and standard deviation over seeds.
 
-Text from the data (ids, labels) reaches Bokeh only as data values, which Bokeh
-renders as text (tooltips and tick labels are escaped, never parsed as HTML).
+Titles are cut to :data:`~biocoreset_viz.figure_style.TITLE_CHARS` characters, so
+that they fit above a half-page figure at 1,280 pixels. Text from the data (ids,
+labels) reaches Bokeh only as data values, which Bokeh renders as text (tooltips
+and tick labels are escaped, never parsed as HTML).
 """
 
 from __future__ import annotations
@@ -36,43 +40,94 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from biocoreset_viz.curves import summarize_curves
+from biocoreset_viz.errors import ConfigError, InputError
+from biocoreset_viz.evaluation.curves import summarize_curves
+from biocoreset_viz.figure_style import (
+    CURVE_COLORS,
+    CUTOFF_COLOR,
+    FIGURE_HEIGHT,
+    HIGHLIGHT_COLOR,
+    PRUNED_COLOR,
+    RASTERIZE_ABOVE,
+    SELECTED_COLOR,
+    STATUS_COLORS,
+    STATUS_LABELS,
+    STRATA_COLOR,
+    TITLE_CHARS,
+    fit_title,
+    short,
+)
+from biocoreset_viz.figure_style import hv as _hv
+from biocoreset_viz.figure_style import selected_indices as _selected_indices
+from biocoreset_viz.scatter import (
+    HOVER_COLUMNS,
+    LENGTH_AXES,
+    MAP_TOOLS,
+    coreset_density,
+    coreset_points,
+    highlight_points,
+    label_colours,
+    label_groups,
+    length_correlation,
+    length_trend,
+    log10_scores,
+    map_frame,
+    pool_points,
+    rasterize_points,
+    score_length_plot,
+    selection_map,
+    style_length,
+    style_map,
+    trend_curve,
+    with_point_hover,
+)
 
-# Colour-blind-safe palette (Okabe-Ito)
-SELECTED_COLOR = "#0072B2"
-PRUNED_COLOR = "#BBBBBB"
-CUTOFF_COLOR = "#D55E00"
-STRATA_COLOR = "#333333"
-HIGHLIGHT_COLOR = "#E69F00"
-CURVE_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-STATUS_COLORS = {"coreset": SELECTED_COLOR, "pruned": PRUNED_COLOR}
-STATUS_LABELS = ("pruned", "coreset")  # category codes 0 and 1
+__all__ = [
+    "CURVE_COLORS",
+    "CUTOFF_COLOR",
+    "FIGURE_HEIGHT",
+    "HIGHLIGHT_COLOR",
+    "HOVER_COLUMNS",
+    "LENGTH_AXES",
+    "MAP_TOOLS",
+    "PRUNED_COLOR",
+    "RASTERIZE_ABOVE",
+    "SELECTED_COLOR",
+    "STATUS_COLORS",
+    "STATUS_LABELS",
+    "STRATA_COLOR",
+    "TITLE_CHARS",
+    "ScoreBins",
+    "coreset_density",
+    "coreset_points",
+    "fit_title",
+    "highlight_points",
+    "histogram_counts",
+    "influence_histogram",
+    "label_colours",
+    "label_groups",
+    "learning_curves",
+    "length_correlation",
+    "length_trend",
+    "log10_scores",
+    "map_frame",
+    "neighbour_distance_plot",
+    "pool_points",
+    "rasterize_points",
+    "redundancy_plot",
+    "score_length_plot",
+    "selection_histogram",
+    "selection_map",
+    "short",
+    "stratum_coverage_plot",
+    "style_length",
+    "style_map",
+    "trend_curve",
+    "with_point_hover",
+]
 
-# Maps with more points than this are rasterized with datashader.
-RASTERIZE_ABOVE = 50_000
-FIGURE_HEIGHT = 320
-HOVER_COLUMNS = ("id", "length", "self_influence", "family")
-
-
-def _hv() -> Any:
-    """HoloViews with the Bokeh options registered (imported lazily: it takes a second)."""
-    import holoviews as hv
-    import holoviews.plotting.bokeh  # noqa: F401 (registers the Bokeh backend's options)
-
-    return hv
-
-
-def _selected_indices(selected: Any, n_total: int) -> np.ndarray:
-    """Indices from indices, a boolean mask of length N, or a Selection."""
-    if selected is None:
-        return np.empty(0, dtype=np.int64)
-    selected = getattr(selected, "indices", selected)
-    array = np.asarray(selected)
-    if array.dtype == bool:
-        if len(array) != n_total:
-            raise ValueError(f"mask has {len(array)} entries for {n_total} scores")
-        return np.flatnonzero(array)
-    return array.astype(np.int64, copy=False)
+# the largest float64: histogram edges and marks are kept within it
+LARGEST = float(np.finfo(np.float64).max)
 
 
 # ----------------------------------------------------------------- histogram
@@ -96,22 +151,33 @@ class ScoreBins:
 
     @classmethod
     def fit(cls, scores: Any, *, bins: int = 60, log: bool = False) -> ScoreBins:
-        """Bins over the range of the scores (their positive range when ``log``)."""
+        """Bins over the range of the scores (their positive range when ``log``).
+
+        Raises:
+            InputError: not a non-empty 1-D array of finite scores, or no positive
+                score for a log axis.
+            ConfigError: fewer than one bin.
+        """
         values = np.asarray(scores, dtype=np.float64)
         if values.ndim != 1 or len(values) == 0:
-            raise ValueError(f"scores must be a non-empty 1-D array, got shape {values.shape}")
+            raise InputError(f"scores must be a non-empty 1-D array, got shape {values.shape}")
         if not np.isfinite(values).all():
-            raise ValueError("scores contain NaN or infinite values")
+            raise InputError("scores contain NaN or infinite values")
         if bins < 1:
-            raise ValueError(f"bins must be >= 1, got {bins}")
+            raise ConfigError(f"bins must be >= 1, got {bins}")
         shown = values > 0 if log else np.ones(len(values), dtype=bool)
         if not shown.any():
-            raise ValueError("no positive score to show on a log axis")
+            raise InputError("no positive score to show on a log axis")
         low, high = float(values[shown].min()), float(values[shown].max())
         if high <= low:  # all equal: one visible bar around the value
-            high = low * 1.01 + 1e-12 if log else low + 0.5
-            low = low / 1.01 if log else low - 0.5
-        edges = np.geomspace(low, high, bins + 1) if log else np.linspace(low, high, bins + 1)
+            high, low = _around(low, log=log)
+        steps = np.linspace(0.0, 1.0, bins + 1)
+        # (not low + t (high - low), which would overflow for scores near the float64 limits)
+        linear = low * (1.0 - steps) + high * steps
+        with np.errstate(over="ignore"):  # geometric edges next to the float64 limit
+            edges = np.geomspace(low, high, bins + 1) if log else linear
+        edges = np.clip(edges, low, high)
+        edges[0], edges[-1] = low, high
         codes = np.searchsorted(edges, values, side="right") - 1
         codes = np.clip(codes, 0, bins - 1)  # the maximum belongs to the last bin
         codes[~shown] = -1
@@ -137,6 +203,19 @@ class ScoreBins:
                 "selected": counts,
             }
         )
+
+
+def _around(value: float, *, log: bool) -> tuple[float, float]:
+    """An interval around one value, for a histogram of equal scores: ``(high, low)``.
+
+    Both ends stay finite, even for a value at the float64 limits.
+    """
+    if log:
+        return (value * 1.01 if value < LARGEST / 1.01 else LARGEST), value / 1.01
+    spread = max(abs(value) * 1e-3, 0.5)
+    high = value + spread if value < LARGEST - spread else LARGEST
+    low = value - spread if value > spread - LARGEST else -LARGEST
+    return high, low
 
 
 def histogram_counts(
@@ -172,11 +251,46 @@ def _bars(left: Any, right: Any, heights: dict[str, Any], *, bottom: float = 0.0
     return pd.concat(parts, ignore_index=True)
 
 
-def _rectangles(frame: pd.DataFrame, colors: dict[str, str], x: Any, y: Any) -> Any:
+def _bar_chart(
+    frame: pd.DataFrame,
+    colors: dict[str, str],
+    x: Any,
+    y: Any,
+    *,
+    title: str,
+    height: int,
+    hover: tuple[Any, ...] = (),
+    **options: Any,
+) -> Any:
+    """Bars of :func:`_bars` as one Rectangles element, coloured by kind, axes named by ``x``, ``y``.
+
+    Args:
+        frame: the bars (``x0, y0, x1, y1, kind, sequences`` and the ``hover`` columns).
+        colors: kind -> colour.
+        x, y: the dimensions of ``x0`` and ``y0``.
+        title, height: figure title and height in pixels (the width follows the page).
+        hover: more value dimensions shown on hover.
+        **options: more HoloViews options (a log axis, ticks ...).
+    """
     hv = _hv()
-    return hv.Rectangles(
-        frame, kdims=[x, y, "x1", "y1"], vdims=[hv.Dimension("kind", label="what"), "sequences"]
-    ).opts(color="kind", cmap=colors, line_color=None, tools=["hover"], show_legend=True)
+    vdims = [hv.Dimension("kind", label="what"), "sequences", *hover]
+    return hv.Rectangles(frame, kdims=[x, y, "x1", "y1"], vdims=vdims).opts(
+        **{
+            "color": "kind",
+            "cmap": colors,
+            "line_color": None,
+            "tools": ["hover"],
+            "show_legend": True,
+            "title": title,
+            "responsive": True,
+            "height": height,
+            "legend_position": "top_right",
+            "show_grid": True,
+            "xlabel": x.label,
+            "ylabel": y.label,
+            **options,
+        }
+    )
 
 
 def influence_histogram(
@@ -220,12 +334,17 @@ def influence_histogram(
         forward, back = (np.log10, lambda u: 10.0**u) if log else (np.asarray, np.asarray)
         low, high = forward(counts["left"].iloc[0]), forward(counts["right"].iloc[-1])
         centre = forward(np.array([x for x, _, _, _ in lines]))
-        half = np.array([w for _, _, w, _ in lines]) * (high - low)
+        widths = np.array([w for _, _, w, _ in lines])
+        half = widths * high - widths * low  # w (high - low), without overflow near the limits
+        with np.errstate(over="ignore"):  # a line at the float64 limits: its edge is clipped
+            left, right = (
+                np.clip(back(x), -LARGEST, LARGEST) for x in (centre - half, centre + half)
+            )
         marks = pd.DataFrame(
             {
-                "x0": back(centre - half),
+                "x0": left,
                 "y0": 0.0,
-                "x1": back(centre + half),
+                "x1": right,
                 "y1": [height for _, height, _, _ in lines],
                 "kind": [kind for _, _, _, kind in lines],
                 "sequences": np.nan,
@@ -238,16 +357,7 @@ def influence_histogram(
         "strata boundaries": STRATA_COLOR,
         "hard cutoff (β)": CUTOFF_COLOR,
     }
-    return _rectangles(bars, colors, score, count).opts(
-        title=title,
-        logx=log,
-        responsive=True,
-        height=height,
-        legend_position="top_right",
-        show_grid=True,
-        xlabel=score.label,
-        ylabel=count.label,
-    )
+    return _bar_chart(bars, colors, score, count, title=fit_title(title), height=height, logx=log)
 
 
 def selection_histogram(
@@ -280,7 +390,7 @@ def selection_histogram(
         score_bins = bins
         log = score_bins.log
         if len(np.asarray(scores)) != len(score_bins.codes):
-            raise ValueError(
+            raise InputError(
                 f"the bins were fitted on {len(score_bins.codes)} scores, not {len(np.asarray(scores))}"
             )
     else:
@@ -312,153 +422,6 @@ def selection_histogram(
     )
 
 
-# ----------------------------------------------------------------------- map
-
-
-def map_frame(
-    projection: pd.DataFrame,
-    scores: pd.DataFrame,
-    selected: Any,
-    *,
-    hover: tuple[str, ...] = HOVER_COLUMNS,
-) -> pd.DataFrame:
-    """One row per sequence: ``x``, ``y``, ``status`` (``pruned``/``coreset``) and hover columns.
-
-    Args:
-        projection: ``index``, ``x``, ``y`` (from :mod:`biocoreset_viz.projection`).
-        scores: the score frame (``index``, ``id``, ``length``, ``self_influence``,
-            labels), one row per sequence.
-        selected: selected indices (positions in ``scores``), a mask or a Selection.
-        hover: columns of ``scores`` carried along when present.
-    """
-    if len(projection) != len(scores):
-        raise ValueError(f"projection has {len(projection)} rows for {len(scores)} sequences")
-    if not np.array_equal(projection["index"].to_numpy(), scores["index"].to_numpy()):
-        projection = projection.set_index("index").loc[scores["index"]].reset_index()
-    frame = pd.DataFrame(
-        {"x": projection["x"].to_numpy(), "y": projection["y"].to_numpy()}, copy=False
-    )
-    for column in hover:
-        if column in scores.columns:
-            frame[column] = scores[column].to_numpy()
-    mask = np.zeros(len(frame), dtype=np.int8)
-    mask[_selected_indices(selected, len(frame))] = 1
-    frame["status"] = pd.Categorical.from_codes(mask, categories=list(STATUS_LABELS))
-    return frame
-
-
-def _map_dims(frame: pd.DataFrame, projection: str) -> tuple[list[Any], list[Any]]:
-    hv = _hv()
-    labels = {"self_influence": "self-influence", "id": "id", "length": "length"}
-    kdims = [hv.Dimension("x", label=f"{projection} 1"), hv.Dimension("y", label=f"{projection} 2")]
-    vdims = [
-        hv.Dimension(c, label=labels.get(c, c))
-        for c in frame.columns
-        if c not in ("x", "y", "status")
-    ]
-    return kdims, vdims
-
-
-def pool_points(frame: pd.DataFrame, *, projection: str = "UMAP") -> Any:
-    """Every sequence of a :func:`map_frame` as grey points (the layer under the coreset)."""
-    hv = _hv()
-    kdims, vdims = _map_dims(frame, projection)
-    columns = ["x", "y", *[d.name for d in vdims]]
-    return hv.Points(frame[columns], kdims=kdims, vdims=vdims, label="pruned").opts(
-        color=PRUNED_COLOR, size=3, alpha=0.6, line_color=None
-    )
-
-
-def coreset_points(frame: pd.DataFrame, *, projection: str = "UMAP") -> Any:
-    """The coreset's rows of a :func:`map_frame` as coloured points."""
-    hv = _hv()
-    kdims, vdims = _map_dims(frame, projection)
-    columns = ["x", "y", *[d.name for d in vdims]]
-    kept = frame["status"].cat.codes.to_numpy() == STATUS_LABELS.index("coreset")
-    return hv.Points(frame.loc[kept, columns], kdims=kdims, vdims=vdims, label="coreset").opts(
-        color=SELECTED_COLOR, size=4, alpha=0.9, line_color=None
-    )
-
-
-def highlight_points(rows: pd.DataFrame, *, projection: str = "UMAP") -> Any:
-    """Orange rings around highlighted sequences (rows of a :func:`map_frame`)."""
-    hv = _hv()
-    kdims, vdims = _map_dims(rows, projection)
-    columns = ["x", "y", *[d.name for d in vdims]]
-    return hv.Points(rows[columns], kdims=kdims, vdims=vdims).opts(
-        fill_color=None, line_color=HIGHLIGHT_COLOR, line_width=2, size=10
-    )
-
-
-def rasterize_points(points: Any, *, color: str) -> Any:
-    """Density image of points (an element or a DynamicMap) in shades of one colour.
-
-    Aggregated by datashader on the server for the current zoom; colours are
-    applied in the browser (histogram-equalised), empty pixels are transparent.
-    """
-    from holoviews.operation.datashader import rasterize
-
-    light = {SELECTED_COLOR: "#9ecae1", PRUNED_COLOR: "#e6e6e6"}.get(color, "#ffffff")
-    return rasterize(points).opts(
-        cmap=[light, color],
-        cnorm="eq_hist",
-        clipping_colors={"min": "transparent", "NaN": "transparent"},
-        colorbar=False,
-    )
-
-
-def style_map(figure: Any, *, title: str, height: int = 420, legend: bool = True) -> Any:
-    """Size, title and selection tools of a map overlay."""
-    return figure.opts(
-        title=title,
-        responsive=True,
-        height=height,
-        legend_position="top_right",
-        show_legend=legend,
-    )
-
-
-MAP_TOOLS = ("box_select", "lasso_select", "wheel_zoom", "pan", "reset")
-
-
-def selection_map(
-    frame: pd.DataFrame,
-    *,
-    rasterize: bool | None = None,
-    highlight: pd.DataFrame | None = None,
-    projection: str = "UMAP",
-    title: str | None = None,
-    height: int = 420,
-) -> Any:
-    """The map of coreset (colour) over the whole pool (grey: pruned sequences stay visible).
-
-    Args:
-        frame: a :func:`map_frame` table.
-        rasterize: datashader rasterizing; default when the map has more than
-            :data:`RASTERIZE_ABOVE` points (no per-point hover then).
-        highlight: rows of ``frame`` to ring in orange (e.g. uploaded ids).
-        projection: axis label prefix (``"UMAP"`` or ``"PCA"``).
-        title: figure title.
-        height: figure height in pixels.
-    """
-    n_kept = int((frame["status"] == "coreset").sum())
-    rasterize = len(frame) > RASTERIZE_ABOVE if rasterize is None else rasterize
-    pool = pool_points(frame, projection=projection)
-    kept = coreset_points(frame, projection=projection)
-    if rasterize:
-        pool = rasterize_points(pool, color=PRUNED_COLOR)
-        kept = rasterize_points(kept, color=SELECTED_COLOR)
-    else:
-        pool = pool.opts(tools=["hover", *MAP_TOOLS[:2]])
-        kept = kept.opts(tools=["hover", *MAP_TOOLS[:2]])
-    figure = pool * kept
-    if highlight is not None and len(highlight):
-        figure = figure * highlight_points(highlight, projection=projection)
-    if title is None:
-        title = f"{projection} map: {n_kept:,} coreset (blue) among {len(frame):,} sequences (grey)"
-    return style_map(figure, title=title, height=height, legend=not rasterize)
-
-
 # -------------------------------------------------------------- coverage views
 
 
@@ -467,6 +430,7 @@ def stratum_coverage_plot(
     *,
     selected_in_cutoff: int = 0,
     logy: bool = True,
+    muted: str | None = None,
     title: str | None = None,
     height: int = FIGURE_HEIGHT,
 ) -> Any:
@@ -477,6 +441,8 @@ def stratum_coverage_plot(
             (``stratum_coverage(...).table`` or a CCI selection's ``strata``).
         selected_in_cutoff: coreset members above the hard cutoff (in the title).
         logy: logarithmic count axis (strata sizes span orders of magnitude).
+        muted: the name of a method that does not use strata: the bars are drawn
+            greyed, as CCI's strata shown for comparison.
         title: figure title.
         height: figure height in pixels.
     """
@@ -485,9 +451,11 @@ def stratum_coverage_plot(
     represented = int((table["selected"] > 0).sum())
     non_empty = int((table["available"] > 0).sum())
     if title is None:
-        title = f"Stratum coverage: {represented} of {non_empty} non-empty strata represented"
+        title = f"Strata: {represented} of {non_empty} represented"
+        if muted:
+            title = f"CCI strata (not used by {short(muted, 14)}): {represented} of {non_empty} hit"
         if selected_in_cutoff:
-            title += f"; {selected_in_cutoff:,} kept above the cutoff"
+            title += f"; {selected_in_cutoff:,} above the cutoff"
     available = table["available"].to_numpy(np.float64)
     selected = table["selected"].to_numpy(np.float64)
     bottom = 0.0
@@ -505,16 +473,17 @@ def stratum_coverage_plot(
     stratum = hv.Dimension("x0", label="score stratum (low → high self-influence)")
     count = hv.Dimension("y0", label="sequences")
     colors = {"available": PRUNED_COLOR, "selected": SELECTED_COLOR}
-    return _rectangles(bars, colors, stratum, count).opts(
-        title=title,
-        logy=logy,
-        responsive=True,
+    if muted:
+        colors = {"available": "#E4E4E4", "selected": "#A9B8C6"}
+    return _bar_chart(
+        bars,
+        colors,
+        stratum,
+        count,
+        title=fit_title(title),
         height=height,
-        legend_position="top_right",
+        logy=logy,
         framewise=True,
-        show_grid=True,
-        xlabel=stratum.label,
-        ylabel=count.label,
     )
 
 
@@ -539,7 +508,7 @@ def redundancy_plot(
     hv = _hv()
     represented = int((table["selected"] > 0).sum())
     if title is None:
-        title = f"Redundancy: {represented:,} of {len(table):,} {label} values kept"
+        title = f"{short(label)}: {represented:,} of {len(table):,} kept"
         if len(table) > top:
             title += f" (largest {top} shown)"
     shown = table.head(top)
@@ -559,24 +528,17 @@ def redundancy_plot(
     size = hv.Dimension("x0", label="sequences")
     group = hv.Dimension("y0", label=label)
     colors = {"in pool": PRUNED_COLOR, "kept": SELECTED_COLOR}
-    figure = hv.Rectangles(
+    return _bar_chart(
         bars[["x0", "y0", "x1", "y1", "kind", "sequences", "label"]],
-        kdims=[size, group, "x1", "y1"],
-        vdims=[hv.Dimension("kind", label="what"), "sequences", hv.Dimension("label", label=label)],
-    )
-    return figure.opts(
-        color="kind",
-        cmap=colors,
-        line_color=None,
-        tools=["hover"],
-        show_legend=True,
-        yticks=ticks,
-        title=title,
-        responsive=True,
+        colors,
+        size,
+        group,
+        title=fit_title(title),
         height=height,
+        hover=(hv.Dimension("label", label=label),),
+        yticks=ticks,
         legend_position="bottom_right",
-        xlabel=size.label,
-        ylabel=group.label,
+        show_grid=False,
     )
 
 
@@ -603,7 +565,7 @@ def neighbour_distance_plot(
     values = np.asarray(distances, dtype=np.float64)
     distance = hv.Dimension("distance", label=f"{metric} distance to the nearest coreset member")
     count = hv.Dimension("sequences", label="pruned sequences")
-    who = "Sampled pruned" if sampled else "Pruned"
+    who = "Pruned (sample)" if sampled else "Pruned"
     if len(values) == 0:
         counts, edges, median = np.zeros(bins), np.linspace(0.0, 1.0, bins + 1), None
     else:
@@ -611,12 +573,12 @@ def neighbour_distance_plot(
         counts, edges = np.histogram(values, bins=bins, range=(0.0, high if high > 0 else 1.0))
         median = float(np.median(values))
     if title is None:
-        title = f"{who} sequences → nearest coreset member"
+        title = f"{who} → nearest coreset member"
         title += " (nothing pruned)" if median is None else f": median {median:.3g}"
     return hv.Histogram((edges, counts), kdims=distance, vdims=count).opts(
         color=PRUNED_COLOR,
         line_color="white",
-        title=title,
+        title=fit_title(title),
         responsive=True,
         height=height,
         framewise=True,
@@ -637,12 +599,12 @@ def learning_curves(
 
     Args:
         curves: a ``curves.parquet`` table (summarised with
-            :func:`biocoreset_viz.curves.summarize_curves`).
+            :func:`biocoreset_viz.evaluation.curves.summarize_curves`).
         x: ``tokens_seen`` or ``step``.
         height: height of each panel in pixels.
     """
     if x not in ("tokens_seen", "step"):
-        raise ValueError(f"x must be 'tokens_seen' or 'step', got {x!r}")
+        raise ConfigError(f"x must be 'tokens_seen' or 'step', got {x!r}")
     hv = _hv()
     summary = summarize_curves(curves).rename(columns={x: "x"})
     subsets = sorted(summary["subset"].astype(str).unique())
@@ -662,7 +624,7 @@ def learning_curves(
             layers += [band, line.opts(color=color, line_width=2, tools=["hover"])]
         panels.append(
             hv.Overlay(layers).opts(
-                title=f"{task}: {metric} (mean ± sd over seeds)",
+                title=fit_title(f"{short(task)}: {short(metric)} (mean ± sd over seeds)"),
                 responsive=True,
                 height=height,
                 legend_position="bottom_right",

@@ -18,6 +18,9 @@ Millions of sequences: UMAP is fitted on a seeded random sample of
 
 umap-learn imports numba and compiles on first use; it is imported only inside
 the functions that need it.
+
+:func:`points_in_polygon` tells which points of a map lie in a region drawn on
+it (a lasso).
 """
 
 from __future__ import annotations
@@ -34,9 +37,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from biocoreset_viz.errors import ConfigError, RunDirectoryError
+from biocoreset_viz.errors import ConfigError, InputError, RunDirectoryError
+from biocoreset_viz.runs import (
+    PROJECTION_PREFIX,
+    ScoreTable,
+    atomic_write_bytes,
+    read_manifest,
+    shard_paths,
+)
 
-PROJECTION_PREFIX = "projection-"
 PROJECTION_COLUMNS = ("index", "x", "y")
 # bumped when the way a projection is computed changes, so old caches are not reused
 PROJECTION_FORMAT = 1
@@ -111,8 +120,6 @@ def run_identity(run_dir: str | Path) -> str:
     plus the names and sizes of the score shards. Timestamps and the folder's
     location do not enter it, so a copied or installed run keeps its caches.
     """
-    from biocoreset_viz.runs import read_manifest, shard_paths
-
     manifest = read_manifest(run_dir)
     shards = shard_paths(run_dir)
     if not shards:
@@ -174,8 +181,6 @@ def write_projection(
     Returns:
         the file written.
     """
-    from biocoreset_viz.runs import atomic_write_bytes
-
     settings = settings or ProjectionSettings()
     buffer = io.BytesIO()
     frame[list(PROJECTION_COLUMNS)].to_parquet(buffer, index=False)
@@ -192,15 +197,20 @@ def write_projection(
 # ------------------------------------------------------------------ computing
 
 
-def _embedding_matrix(embeddings: Any) -> np.ndarray:
+def _embedding_matrix(embeddings: Any, *, min_rows: int = 3) -> np.ndarray:
+    """Embeddings to project as float32 ``(N, D)``, N >= ``min_rows``.
+
+    Raises:
+        InputError: another shape, fewer rows, or NaN/infinite values.
+    """
     matrix = np.asarray(embeddings)
     if matrix.ndim != 2:
-        raise ValueError(f"embeddings must be a 2-D (N, D) array, got shape {matrix.shape}")
-    if len(matrix) < 3:
-        raise ValueError(f"need at least 3 embeddings to project, got {len(matrix)}")
+        raise InputError(f"embeddings must be a 2-D (N, D) array, got shape {matrix.shape}")
+    if len(matrix) < min_rows:
+        raise InputError(f"need at least {min_rows} embeddings to project, got {len(matrix)}")
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     if not np.isfinite(matrix).all():
-        raise ValueError("embeddings contain NaN or infinite values")
+        raise InputError("embeddings contain NaN or infinite values")
     return matrix
 
 
@@ -211,9 +221,10 @@ def pca_coordinates(
 
     The covariance is estimated on at most ``sample_size`` rows (all of them when
     fewer), in float64; each axis is signed so that its largest loading is
-    positive, which makes the map reproducible.
+    positive, which makes the map reproducible. One or two rows work too (a
+    point, a segment), so that a tiny run still has a map.
     """
-    matrix = _embedding_matrix(embeddings)
+    matrix = _embedding_matrix(embeddings, min_rows=1)
     n_rows, dim = matrix.shape
     rng = np.random.default_rng(random_state)
     rows = np.sort(rng.choice(n_rows, sample_size, replace=False)) if n_rows > sample_size else None
@@ -274,8 +285,6 @@ def _frame(index: np.ndarray, coordinates: np.ndarray) -> pd.DataFrame:
 
 def _source(source: Any) -> tuple[np.ndarray, np.ndarray, Path | None]:
     """``(embeddings, index, run_dir)`` of a run directory, a ScoreTable or an array."""
-    from biocoreset_viz.runs import ScoreTable
-
     if isinstance(source, str | Path):
         table = ScoreTable.load(source, embeddings=True, columns=[])
         run_dir: Path | None = Path(source)
@@ -339,3 +348,37 @@ def project_umap(
     if cache and run_dir is not None:
         write_projection(run_dir, frame, settings)
     return frame
+
+
+# ------------------------------------------------------------------ regions
+
+
+def points_in_polygon(x: Any, y: Any, xs: Any, ys: Any) -> np.ndarray:
+    """Which points lie inside a polygon (even-odd rule), as a boolean mask.
+
+    Args:
+        x, y: point coordinates, ``(N,)``.
+        xs, ys: polygon vertices in order (closed implicitly).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    xs = np.asarray(xs, dtype=np.float64)
+    ys = np.asarray(ys, dtype=np.float64)
+    inside = np.zeros(len(x), dtype=bool)
+    if len(xs) < 3:
+        return inside
+    # only points inside the polygon's bounding box can be inside it
+    box = np.flatnonzero((x >= xs.min()) & (x <= xs.max()) & (y >= ys.min()) & (y <= ys.max()))
+    px, py = x[box], y[box]
+    crossing = np.zeros(len(box), dtype=bool)
+    for (x1, y1), (x2, y2) in zip(
+        zip(xs, ys, strict=True), zip(np.roll(xs, -1), np.roll(ys, -1), strict=True), strict=True
+    ):
+        straddles = (y1 > py) != (y2 > py)
+        if not straddles.any():
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = x1 + (py - y1) * (x2 - x1) / (y2 - y1)
+        crossing ^= straddles & (px < at)
+    inside[box] = crossing
+    return inside

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 import biocoreset_viz.coverage as coverage_module
 from biocoreset_viz.coverage import (
+    LabelIndex,
+    NearestSelected,
     check_indices,
     compare_selections,
     embedding_coverage,
@@ -169,6 +171,46 @@ def test_check_indices_accepts_empty_and_selection() -> None:
     assert check_indices([], 3).dtype == np.int64
     selection = TopInfluence(n_select=2).fit(np.arange(5.0)).to_selection()
     np.testing.assert_array_equal(check_indices(selection, 5), [3, 4])
+
+
+# ------------------------------------------ fast coverage of many selections
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_nearest_selected_matches_the_exact_computation(metric, monkeypatch) -> None:
+    rng = np.random.default_rng(2)
+    matrix = rng.normal(size=(900, 6)).astype(np.float32)
+    monkeypatch.setattr(coverage_module, "_PROBE_BLOCK_ENTRIES", 900 * 100)  # several blocks
+    index = NearestSelected(matrix, metric=metric, n_neighbours=12)
+    for fraction in (0.6, 0.05, 0.002):
+        chosen = np.sort(rng.choice(900, max(1, int(900 * fraction)), replace=False))
+        found = index.query(chosen)
+        exact = embedding_coverage(matrix, chosen, metric=metric)
+        np.testing.assert_array_equal(found.pruned, exact.pruned)
+        np.testing.assert_allclose(found.distances, exact.distances, rtol=1e-6, atol=1e-9)
+
+
+def test_nearest_selected_samples_probes_of_a_large_pool() -> None:
+    matrix = np.random.default_rng(3).normal(size=(500, 4))
+    index = NearestSelected(matrix, n_probes=50, exact_below=100)
+    assert index.sampled and len(index.probes) == 50
+    chosen = np.arange(0, 500, 5)
+    found = index.query(chosen)
+    exact = embedding_coverage(matrix, chosen)
+    lookup = dict(zip(exact.pruned, exact.distances, strict=True))
+    np.testing.assert_allclose(found.distances, [lookup[p] for p in found.pruned], rtol=1e-6)
+    with pytest.raises(ValueError, match="no selected sequence"):
+        index.query(np.zeros(500, dtype=bool))
+
+
+def test_label_index_matches_label_coverage() -> None:
+    labels = np.array(["b", "a", None, "", "a", "c", np.nan, "b", "a"], dtype=object)
+    index = LabelIndex(labels)
+    for chosen in ([0, 1], [2, 3, 6], [], [5, 8]):
+        pd.testing.assert_frame_equal(
+            index.coverage(np.array(chosen, dtype=np.int64)).table,
+            label_coverage(labels, np.array(chosen, dtype=np.int64)).table,
+        )
 
 
 # ------------------------------------------------------- on the demo RNA set

@@ -17,12 +17,6 @@ def scores() -> np.ndarray:
     return np.random.default_rng(0).lognormal(size=2_000)
 
 
-def element(figure, kind):
-    """The elements of one type in a figure (an element or an overlay)."""
-    items = figure.values() if isinstance(figure, hv.Overlay) else [figure]
-    return [item for item in items if isinstance(item, kind)]
-
-
 def test_histogram_counts_cover_the_pool_and_the_selection(scores) -> None:
     selected = np.arange(0, 2_000, 7)
     table = plots.histogram_counts(scores, selected, bins=30)
@@ -71,44 +65,6 @@ def test_influence_histogram_draws_pool_coreset_strata_and_cutoff(scores) -> Non
     log_figure = plots.influence_histogram(log_counts, log=True, cutoff=-1.0, strata_edges=edges)
     assert "hard cutoff (β)" not in set(log_figure.dframe()["kind"])
     hv.render(figure, backend="bokeh")  # draws without error
-
-
-def test_map_frame_aligns_the_projection_and_marks_the_coreset() -> None:
-    scores = pd.DataFrame(
-        {
-            "index": [0, 1, 2, 3],
-            "id": ["a", "b", "<script>x</script>", "d"],
-            "length": [10, 20, 30, 40],
-            "self_influence": [0.1, 0.2, 0.3, 0.4],
-            "family": ["F1", "F1", "F2", None],
-        }
-    )
-    projection = pd.DataFrame({"index": [3, 2, 1, 0], "x": [3.0, 2.0, 1.0, 0.0], "y": 0.0})
-    frame = plots.map_frame(projection, scores, [1, 2])
-    assert frame["x"].tolist() == [0.0, 1.0, 2.0, 3.0]  # reordered by index
-    assert frame["status"].tolist() == ["pruned", "coreset", "coreset", "pruned"]
-    assert frame["id"].tolist()[2] == "<script>x</script>"  # data stays raw; Bokeh shows text
-    with pytest.raises(ValueError, match="3 rows for 4 sequences"):
-        plots.map_frame(projection.iloc[:3], scores, [1])
-
-
-def test_selection_map_shows_the_coreset_over_the_pool() -> None:
-    rng = np.random.default_rng(0)
-    n = 500
-    projection = pd.DataFrame(
-        {"index": np.arange(n), "x": rng.normal(size=n), "y": rng.normal(size=n)}
-    )
-    scores = pd.DataFrame(
-        {"index": np.arange(n), "id": [f"s{i}" for i in range(n)], "self_influence": rng.random(n)}
-    )
-    frame = plots.map_frame(projection, scores, np.arange(0, n, 10))
-    figure = plots.selection_map(frame, highlight=frame.iloc[:3])
-    pool, kept, rings = element(figure, hv.Points)
-    assert len(pool) == n and len(kept) == 50 and len(rings) == 3
-    assert {d.name for d in kept.vdims} == {"id", "self_influence"}
-    assert "50 coreset" in figure.opts.get().kwargs["title"]
-    rasterized = plots.selection_map(frame, rasterize=True)
-    assert isinstance(rasterized, hv.DynamicMap)  # aggregated per zoom by datashader
 
 
 def test_stratum_coverage_plot_draws_the_table(scores) -> None:
@@ -200,3 +156,43 @@ def test_selection_histogram_shares_bins_and_checks_their_size(scores) -> None:
     assert len(pool) == 20
     with pytest.raises(ValueError, match="fitted on 2000 scores, not 5"):
         plots.selection_histogram(scores[:5], [0], bins=bins)
+
+
+def test_every_title_fits_above_a_half_page_figure() -> None:
+    long = "a label column with a very long name indeed"
+    table = label_coverage(np.array(["x"] * 30 + ["y"] * 20), np.arange(0, 50, 3)).table
+    strata = stratum_coverage(np.random.default_rng(0).random(500), np.arange(0, 500, 9)).table
+    titles = [
+        plots.redundancy_plot(table, label=long),
+        plots.stratum_coverage_plot(strata, selected_in_cutoff=123_456, muted="Bottom-I"),
+        plots.neighbour_distance_plot(np.ones(10), sampled=True),
+        plots.selection_map(
+            plots.map_frame(
+                pd.DataFrame({"index": [0, 1], "x": 0.0, "y": 0.0}),
+                pd.DataFrame({"index": [0, 1], "id": ["a", "b"]}),
+                [0],
+            ),
+            projection="UMAP",
+        ),
+        plots.influence_histogram(plots.histogram_counts(np.arange(9.0)), title=long * 3),
+    ]
+    for figure in titles:
+        title = figure.opts.get().kwargs["title"]
+        assert len(title) <= plots.TITLE_CHARS, title
+
+
+def test_strata_of_another_method_are_greyed() -> None:
+    table = stratum_coverage(np.random.default_rng(0).random(500), np.arange(0, 500, 9)).table
+    muted = plots.stratum_coverage_plot(table, muted="Top-I").opts.get().kwargs
+    assert muted["cmap"]["selected"] != plots.SELECTED_COLOR
+    assert muted["title"].startswith("CCI strata (not used by Top-I)")
+    own = plots.stratum_coverage_plot(table).opts.get().kwargs
+    assert own["cmap"]["selected"] == plots.SELECTED_COLOR
+
+
+def test_histograms_of_extreme_and_equal_scores_stay_finite() -> None:
+    for scores in (np.array([-1.7e308, 0.0, 1.7e308]), np.full(5, 2.0), np.array([1e308])):
+        counts = plots.histogram_counts(scores, [0])
+        assert np.isfinite(counts[["left", "right"]].to_numpy()).all()
+        figure = plots.influence_histogram(counts, cutoff=float(scores[-1]), strata_edges=scores)
+        assert np.isfinite(figure.dframe()[["x0", "x1"]].to_numpy()).all()

@@ -14,6 +14,7 @@ from biocoreset_viz.projection import (
     ProjectionSettings,
     find_projection,
     pca_coordinates,
+    points_in_polygon,
     project_pca,
     project_umap,
     read_projection,
@@ -89,11 +90,18 @@ def test_project_pca_of_a_run_keeps_the_index(tmp_path) -> None:
     np.testing.assert_array_equal(frame["index"], np.arange(120))
 
 
+def test_a_tiny_run_still_has_a_pca_map() -> None:
+    """One or two sequences: a point, a segment (the dashboard of a 1-sequence run)."""
+    np.testing.assert_array_equal(pca_coordinates(np.ones((1, 4))), np.zeros((1, 2)))
+    two = pca_coordinates(np.array([[0.0, 0.0], [2.0, 0.0]]))
+    assert two.shape == (2, 2) and abs(two[1, 0] - two[0, 0]) == 2.0
+
+
 def test_bad_embeddings_are_refused() -> None:
     with pytest.raises(ValueError, match="2-D"):
         pca_coordinates(np.zeros(10))
-    with pytest.raises(ValueError, match="at least 3"):
-        pca_coordinates(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="at least 1"):
+        pca_coordinates(np.zeros((0, 4)))
     with pytest.raises(ValueError, match="NaN or infinite"):
         pca_coordinates(np.array([[0.0, 1.0], [np.nan, 1.0], [1.0, 2.0]]))
 
@@ -215,3 +223,12 @@ def test_umap_separates_groups_fitted_on_all_or_on_a_sample() -> None:
         centres = [coordinates[group == g].mean(axis=0) for g in (0, 1)]
         spread = max(coordinates[group == g].std(axis=0).max() for g in (0, 1))
         assert np.linalg.norm(centres[0] - centres[1]) > 3 * spread
+
+
+def test_points_in_polygon_uses_the_even_odd_rule() -> None:
+    x = np.array([0.5, 1.5, 2.5, 1.5, 5.0])
+    y = np.array([0.5, 0.5, 2.5, 1.5, 5.0])
+    # an L shape: the square (0,0)-(2,2) without its upper-right quarter
+    xs = [0, 2, 2, 1, 1, 0]
+    ys = [0, 0, 1, 1, 2, 2]
+    assert points_in_polygon(x, y, xs, ys).tolist() == [True, True, False, False, False]

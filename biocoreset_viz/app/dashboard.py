@@ -1,4 +1,4 @@
-"""The dashboard's layout: controls and exports in the sidebar, the views in the main area.
+"""The dashboard's layout (:class:`App`): the controls and exports beside the views.
 
 In a notebook::
 
@@ -7,29 +7,33 @@ In a notebook::
 
 Served (what ``biocoreset serve`` does per browser session)::
 
-    App(DataStore(run_dir)).servable()
+    App(DataStore(run_dir), runs=catalog).template().servable()
+
+On a served page slow methods select in a worker thread
+(:meth:`~biocoreset_viz.app.store.DataStore.select_in_background`), so the page
+stays responsive and shows that it is selecting; the background UMAP map is
+swapped in when it is ready.
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import panel as pn
 import param
 
+from biocoreset_viz.app.sidebar import Controls, ExportButtons, HighlightUpload
 from biocoreset_viz.app.store import DataStore
+from biocoreset_viz.app.tables import ReadingGuide, SequenceTable, SummaryCards
 from biocoreset_viz.app.views import (
-    Controls,
     CurvesView,
-    ExportButtons,
-    HighlightUpload,
     HistogramView,
+    LengthView,
     MapView,
     NeighbourView,
     RedundancyView,
-    SequenceTable,
     StrataView,
-    SummaryCards,
 )
 
 TITLE = "biocoreset: which sequences does a coreset keep?"
@@ -44,16 +48,25 @@ POLL_MILLISECONDS = 1000
 
 
 class App(pn.viewable.Viewer):
-    """The whole dashboard for one :class:`DataStore`."""
+    """The whole dashboard for one :class:`DataStore`.
+
+    Args:
+        store: the run's data.
+        runs: the runs a served page may switch to, as ``(label, link)`` pairs
+            (links are ``?run=...`` query strings); the current one included.
+    """
 
     store = param.ClassSelector(class_=DataStore, doc="The data the dashboard shows.")
     title = param.String(default=TITLE, doc="Page title.")
+    runs = param.List(default=[], doc="(label, link) of the runs the page may switch to.")
 
     def __init__(self, store: DataStore, **params: Any) -> None:
         super().__init__(store=store, **params)
         self.cards = SummaryCards(store)
+        self.guide = ReadingGuide(store)
         self.controls = Controls(store)
         self.histogram = HistogramView(store)
+        self.length = LengthView(store)
         self.strata = StrataView(store)
         self.map = MapView(store)
         self.table = SequenceTable(store)
@@ -63,38 +76,70 @@ class App(pn.viewable.Viewer):
         self.upload = HighlightUpload(store)
         self.exports = ExportButtons(store)
 
+    def run_switcher(self) -> list[Any]:
+        """Links to the other runs under the server's root (nothing when there is one)."""
+        if len(self.runs) < 2:
+            return []
+        links = "".join(
+            f'<li><a href="{html.escape(link, quote=True)}">{html.escape(label)}</a></li>'
+            for label, link in self.runs
+        )
+        return [
+            pn.layout.Divider(),
+            pn.pane.HTML(
+                f"<b>Runs in this folder</b><ul class='bc-runs'>{links}</ul>",
+                sizing_mode="stretch_width",
+                css_classes=["bc-run-list"],
+            ),
+        ]
+
     def sidebar(self) -> list[Any]:
-        """Controls, explanation, exports and the highlight upload."""
+        """Controls, display choices, exports, the highlight upload and the other runs."""
         return [
             pn.pane.Markdown("### Selection"),
             self.controls.__panel__(),
             pn.layout.Divider(),
+            pn.pane.Markdown("### Display"),
+            self.controls.display(),
+            pn.layout.Divider(),
             self.exports.__panel__(),
             pn.layout.Divider(),
             self.upload.__panel__(),
+            *self.run_switcher(),
         ]
 
     def main(self) -> list[Any]:
-        """Summary cards and the views."""
-        self._poll_projection()
+        """Summary cards, how to read them, and the views."""
+        self._serve_in_background()
         wide = {"sizing_mode": "stretch_width"}
         return [
             pn.pane.HTML(f"<p><b>Run</b> {self.store.run_title()}. {INTRO}</p>", **wide),
             self.cards.__panel__(),
-            pn.Row(self.histogram.__panel__(), self.strata.__panel__(), **wide),
+            self.guide.__panel__(),
+            pn.Row(self.histogram.__panel__(), self.length.__panel__(), **wide),
             pn.Row(
-                pn.Column(self.map.__panel__(), sizing_mode="stretch_width"),
-                pn.Column(self.table.__panel__(), sizing_mode="stretch_width", max_width=620),
+                pn.Column(self.map.__panel__(), **wide),
+                pn.Column(self.table.__panel__(), **wide),
                 **wide,
             ),
-            pn.Row(self.redundancy.__panel__(), self.neighbours.__panel__(), **wide),
+            pn.Row(self.strata.__panel__(), self.redundancy.__panel__(), **wide),
+            pn.Row(self.neighbours.__panel__(), pn.Spacer(), **wide),
             pn.pane.Markdown("### Downstream learning curves", **wide),
             self.curves.__panel__(),
         ]
 
-    def _poll_projection(self) -> None:
-        """Swap in the UMAP map when the background computation finishes (served pages)."""
-        if self.store._umap_job is None or pn.state.curdoc is None:
+    def _serve_in_background(self) -> None:
+        """On a served page: slow selections in a worker, the UMAP map swapped in when done."""
+        document = pn.state.curdoc
+        if document is None or document.session_context is None:
+            return  # a notebook or a test: everything synchronous
+
+        def schedule(function: Any) -> None:  # from the worker thread (Bokeh's thread-safe way)
+            document.add_next_tick_callback(lambda: _in_document(document, function))
+
+        # one message per change: the browser applies every view's update at once
+        self.store.select_in_background(schedule, lambda: pn.io.hold(document, freeze=True))
+        if not self.store.projection_pending:
             return
         callback: Any = None
 
@@ -124,3 +169,11 @@ class App(pn.viewable.Viewer):
     def servable(self, title: str | None = None, **kwargs: Any) -> pn.template.BootstrapTemplate:
         """Mark the page for ``panel serve``; returns the template."""
         return self.template().servable(title=title or self.title, **kwargs)
+
+
+def _in_document(document: Any, function: Any) -> None:
+    """Run ``function`` as the session's own code (so Panel updates its models at once)."""
+    from panel.io.state import set_curdoc
+
+    with set_curdoc(document):
+        function()

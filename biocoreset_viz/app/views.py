@@ -1,54 +1,46 @@
-"""The dashboard's views: each shows one part of a :class:`~biocoreset_viz.app.store.DataStore`.
+"""The dashboard's figures: each shows one part of a :class:`~biocoreset_viz.app.store.DataStore`.
 
-Every view is a :class:`panel.viewable.Viewer` with a ``store`` and ``__panel__``;
-the figure views also have ``figure()``, the HoloViews object for the store's
-current state (built by :mod:`biocoreset_viz.plots`), which is what a test or a
-notebook inspects. In the page a figure is a DynamicMap driven by the store's
-``revision``, so a control change updates the existing plot's data in place.
+Every view is a :class:`panel.viewable.Viewer` with a ``store`` and
+``__panel__`` (:class:`StoreView`, the base of the views in
+:mod:`~biocoreset_viz.app.tables` and :mod:`~biocoreset_viz.app.sidebar` too).
+The figure views here also have ``figure()``, the HoloViews object for the
+store's current state (built by :mod:`biocoreset_viz.plots`), which is what a
+test or a notebook inspects. In the page a figure is a DynamicMap driven by the
+store's ``revision``, so a control change updates the existing plot's data in place.
+While the store is busy selecting with a slow method, every figure shows Panel's
+loading overlay instead of its (previous) data.
 
-Text from the data (ids, labels, file names, error messages) is escaped before it
-is put in HTML, or handed to widgets that render it as text.
+Views: :class:`HistogramView`, :class:`LengthView` (score vs length),
+:class:`MapView`, :class:`StrataView` (greyed for methods without strata),
+:class:`RedundancyView`, :class:`NeighbourView`, :class:`CurvesView`.
+
+Text from the data (ids, labels, status lines) is escaped before it is put in
+HTML; in figures it reaches Bokeh only as data, which Bokeh renders as text.
 """
 
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import panel as pn
 import param
 
 from biocoreset_viz import plots
-from biocoreset_viz.app.store import DataStore, export_bytes
-from biocoreset_viz.errors import BiocoresetError
+from biocoreset_viz.app.store import MAP_STATUS, DataStore
 
 # highlighted sequences drawn on the map at most
 HIGHLIGHT_LIMIT = 5_000
-# sliders update the views while dragging up to this pool size, on release above
-LIVE_UP_TO = 200_000
-
-EXPLANATION = """
-**α, pruning rate**: the fraction of the pool removed. The coreset keeps
-round((1 − α)·N) sequences; α = 0.9 keeps one in ten.
-
-**β, hard cutoff** (CCI): the fraction of the *most* influential sequences
-dropped first. The highest self-influence often marks noise or outliers.
-
-**k, strata** (CCI): the remaining score range is cut into k strata and the
-coreset draws from every stratum as evenly as it can, so easy, typical and hard
-sequences are all kept. Top-I instead keeps only the highest scores.
-"""
-
-CARD_CSS = """
-.bc-cards {display: flex; flex-wrap: wrap; gap: 12px; margin: 4px 0 8px 0;}
-.bc-card {flex: 1 1 150px; border: 1px solid #d9dee3; border-radius: 8px;
-  padding: 10px 14px; background: #fafbfc; min-width: 150px;}
-.bc-card .bc-value {font-size: 1.6em; font-weight: 600; color: #0b3c5d;}
-.bc-card .bc-title {font-size: 0.85em; color: #555; text-transform: uppercase;
-  letter-spacing: 0.03em;}
-.bc-card .bc-note {font-size: 0.8em; color: #666;}
-"""
+# a method's name in a figure title
+SHORT_METHOD = {
+    "cci": "CCI",
+    "topi": "Top-I",
+    "bottomi": "Bottom-I",
+    "random": "random",
+    "diversity": "diversity",
+    "identity": "identity",
+}
 
 
 def _hv() -> Any:
@@ -65,17 +57,29 @@ class StoreView(pn.viewable.Viewer):
     def __init__(self, store: DataStore, **params: Any) -> None:
         super().__init__(store=store, **params)
 
+    def follow_busy(self, pane: Any) -> Any:
+        """Show Panel's loading overlay on ``pane`` while the store selects in the background."""
+        pane.loading = bool(self.store.busy)
+        self.store.param.watch(lambda event: setattr(pane, "loading", bool(event.new)), "busy")
+        return pane
+
 
 class FigureView(StoreView):
     """A HoloViews figure recomputed from the store at every revision."""
 
     height = param.Integer(default=plots.FIGURE_HEIGHT, doc="Figure height in pixels.")
     # CSS class of the figure's pane (for styling and browser tests)
-    css_class = "bc-figure"
+    css_class: ClassVar[str] = "bc-figure"
+    # store parameters whose change needs a new Bokeh figure (new axes), not new data
+    rebuild_on: ClassVar[tuple[str, ...]] = ()
 
     def figure(self) -> Any:
         """The HoloViews figure of the store's current state."""
         raise NotImplementedError
+
+    def unavailable(self) -> str | None:
+        """Why the run cannot show this figure (HTML, shown instead), or ``None``."""
+        return None
 
     def _dynamic(self) -> Any:
         hv = _hv()
@@ -84,19 +88,30 @@ class FigureView(StoreView):
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.pane.HoloViews(
+        reason = self.unavailable()
+        if reason is not None:
+            return pn.pane.Alert(reason, alert_type="light")
+        pane = pn.pane.HoloViews(
             self._dynamic(),
             sizing_mode="stretch_width",
             min_height=self.height,
             linked_axes=False,
             css_classes=[self.css_class],
         )
+        if self.rebuild_on:
+
+            def rebuild(*_: Any) -> None:
+                pane.object = self._dynamic()
+
+            self.store.param.watch(rebuild, list(self.rebuild_on))
+        return self.follow_busy(pane)
 
 
 class HistogramView(FigureView):
-    """Self-influence of the pool and of the coreset, cutoff and strata marked."""
+    """The chosen score of the pool and of the coreset, cutoff and strata marked."""
 
     css_class = "bc-histogram"
+    rebuild_on = ("score_scale", "score")  # a log axis, another score's range: a new figure
 
     def figure(self) -> Any:
         store = self.store
@@ -108,15 +123,6 @@ class HistogramView(FigureView):
             height=self.height,
         )
 
-    def __panel__(self) -> pn.viewable.Viewable:
-        pane = super().__panel__()
-
-        def rebuild(*_: Any) -> None:  # a log axis needs a new Bokeh figure
-            pane.object = self._dynamic()
-
-        self.store.param.watch(rebuild, "score_scale")
-        return pane
-
 
 class StrataView(FigureView):
     """Available vs. selected sequences per score stratum."""
@@ -124,9 +130,11 @@ class StrataView(FigureView):
     css_class = "bc-strata"
 
     def figure(self) -> Any:
+        store = self.store
         return plots.stratum_coverage_plot(
-            self.store.strata_table,
-            selected_in_cutoff=self.store.selected_in_cutoff,
+            store.strata_table,
+            selected_in_cutoff=store.selected_in_cutoff,
+            muted=None if store.uses_strata else SHORT_METHOD.get(store.selection.method),
             height=self.height,
         )
 
@@ -135,6 +143,7 @@ class RedundancyView(FigureView):
     """Family (cluster) sizes and how many of each the coreset keeps."""
 
     css_class = "bc-redundancy"
+    rebuild_on = ("label_column",)  # other labels, other categorical axis
 
     def figure(self) -> Any:
         column = self.store.label_column
@@ -144,19 +153,10 @@ class RedundancyView(FigureView):
             self.store.labels[column].table, label=column, height=self.height
         )
 
-    def __panel__(self) -> pn.viewable.Viewable:
+    def unavailable(self) -> str | None:
         if self.store.label_column is None:
-            return pn.pane.Alert(
-                "This run has no family or cluster labels, so there is no redundancy view.",
-                alert_type="light",
-            )
-        pane = super().__panel__()
-
-        def rebuild(*_: Any) -> None:  # other labels, other categorical axis
-            pane.object = self._dynamic()
-
-        self.store.param.watch(rebuild, "label_column")
-        return pane
+            return "This run has no family or cluster labels, so there is no redundancy view."
+        return None
 
 
 class NeighbourView(FigureView):
@@ -175,13 +175,10 @@ class NeighbourView(FigureView):
             height=self.height,
         )
 
-    def __panel__(self) -> pn.viewable.Viewable:
+    def unavailable(self) -> str | None:
         if self.store.embeddings is None:
-            return pn.pane.Alert(
-                "This run has no embeddings, so distances to the coreset cannot be shown.",
-                alert_type="light",
-            )
-        return super().__panel__()
+            return "This run has no embeddings, so distances to the coreset cannot be shown."
+        return None
 
 
 class CurvesView(StoreView):
@@ -202,18 +199,150 @@ class CurvesView(StoreView):
         return pn.pane.HoloViews(figure, sizing_mode="stretch_width", linked_axes=False)
 
 
-class MapView(StoreView):
-    """UMAP (or PCA) map: coreset in colour over the whole pool in grey.
+class PointsView(FigureView):
+    """A point figure: the pool underneath (static), the coreset and highlights on top.
+
+    The pool layer does not change with the selection, so a control change
+    redraws only the coreset layer (and the highlight rings when they change).
+    """
+
+    axes: ClassVar[tuple[str, str]] = ("x", "y")
+
+    def points(self) -> Any:
+        """The store's points for this view (a :func:`~biocoreset_viz.plots.map_frame`)."""
+        raise NotImplementedError
+
+    def title(self) -> str:
+        raise NotImplementedError
+
+    def decorate(self, figure: Any, rasterize: bool) -> Any:
+        """Size, title and axes of the finished overlay."""
+        return plots.style_map(figure, title=self.title(), height=self.height, legend=not rasterize)
+
+    def _layers(self) -> tuple[Any, Any, bool]:
+        """The pool layer, the coreset layer (a DynamicMap) and whether they are rasterized."""
+        hv = _hv()
+        store = self.store
+        base = self.points()
+        axes = self.axes
+        rasterize = store.n_total > plots.RASTERIZE_ABOVE
+        pool = plots.pool_points(base, axes=axes)
+        revision = hv.streams.Params(store, ["revision"])
+        coreset = hv.DynamicMap(
+            lambda revision: plots.coreset_points(self.points(), axes=axes), streams=[revision]
+        )
+        categories = base["colour"].cat.categories if "colour" in base.columns else None
+        if rasterize:
+            pool = plots.rasterize_points(pool, color=plots.PRUNED_COLOR, categories=categories)
+        if rasterize and categories is not None:
+            coreset = plots.rasterize_points(
+                coreset, color=plots.SELECTED_COLOR, categories=categories
+            )
+        elif rasterize:  # drawn directly: several times cheaper at every change than datashader
+            coreset = hv.DynamicMap(
+                lambda revision, x_range, y_range: plots.coreset_density(
+                    self.points(), axes=axes, x_range=x_range, y_range=y_range
+                ),
+                streams=[revision, hv.streams.RangeXY(source=pool)],
+            )
+        # "hover" makes the layers carry the tooltip's columns (plots.with_point_hover)
+        tools = ["box_select", "lasso_select"] + ([] if rasterize else ["hover"])
+        pool = pool.opts(tools=tools, active_tools=["box_select", "wheel_zoom"])
+        return pool, coreset.opts(tools=tools), rasterize
+
+    def _overlay(self, pool: Any, coreset: Any, extra: Any, rasterize: bool) -> Any:
+        figure = pool * coreset
+        for layer in extra:
+            figure = figure * layer
+        if not rasterize:
+            figure = plots.with_point_hover(figure, self.store.hover_columns())
+        return self.decorate(figure, rasterize)
+
+
+class LengthView(PointsView):
+    """The chosen score (self-influence or a variant) against sequence length, with the
+    pool's median trend."""
+
+    css_class = "bc-length"
+    axes = plots.LENGTH_AXES
+    rebuild_on = ("score_scale", "score")  # a log axis, another score's range: a new figure
+
+    def points(self) -> Any:
+        frame = self.store.length_frame()
+        return plots.log10_scores(frame) if frame is not None and self.log10() else frame
+
+    def log(self) -> bool:
+        return self.store.score_scale == "log" and bool((self.store.scores > 0).any())
+
+    def log10(self) -> bool:
+        """A log score axis on a rasterized pool: drawn as log10 of the score on a linear
+        axis (:func:`~biocoreset_viz.plots.log10_scores`)."""
+        return self.log() and self.store.n_total > plots.RASTERIZE_ABOVE
+
+    def log_axis(self) -> bool:
+        return self.log() and not self.log10()
+
+    def title(self) -> str:
+        frame = self.points()
+        rho = plots.length_correlation(frame[frame["y"] > 0] if self.log_axis() else frame)
+        score = self.store.score.replace("_", " ")
+        return f"{score} vs length" + ("" if rho is None else f" (Spearman ρ {rho:.2f})")
+
+    def decorate(self, figure: Any, rasterize: bool) -> Any:
+        log, title = self.log_axis(), self.title()
+        figure = plots.style_length(
+            figure, title=title, height=self.height, log=log, legend=not rasterize
+        )
+        if self.log10():
+            figure = figure.opts(ylabel=f"log10 {self.store.score.replace('_', ' ')}")
+        return figure
+
+    def figure(self) -> Any:
+        frame = self.store.length_frame()
+        if frame is None:
+            return None
+        return plots.score_length_plot(frame, log=self.log(), title=self.title())
+
+    def _dynamic(self) -> Any:
+        pool, coreset, rasterize = self._layers()
+        trend = plots.trend_curve(self.points(), log=self.log_axis())
+        return self._overlay(pool, coreset, [trend], rasterize)
+
+    def unavailable(self) -> str | None:
+        if self.points() is None:
+            return "This run records no sequence lengths, so score vs length cannot be shown."
+        return None
+
+
+class MapView(PointsView):
+    """UMAP (or PCA) map: coreset in colour over the whole pool in grey (or by label).
 
     Box or lasso select lists the sequences of a region in the
-    :class:`SequenceTable`. The grey layer does not change with the selection,
-    so a control change redraws only the coreset layer.
+    :class:`~biocoreset_viz.app.tables.SequenceTable`.
     """
 
     height = param.Integer(default=440, doc="Figure height in pixels.")
+    css_class = "bc-map"
+    rebuild_on = ("projection_kind", "map_colour")  # new coordinates or colours
+
+    def points(self) -> Any:
+        return self.store.map_frame()
+
+    def _axis(self) -> str:
+        return "UMAP" if self.store.projection_kind == "umap" else "PCA"
+
+    @property
+    def axes(self) -> tuple[str, str]:  # type: ignore[override]
+        return (f"{self._axis()} 1", f"{self._axis()} 2")
+
+    def title(self) -> str:
+        colour = self.store.map_colour
+        if colour == MAP_STATUS:
+            return f"{self._axis()} map: coreset (blue), pruned (grey)"
+        return f"{self._axis()} map by {plots.short(colour, 16)}: coreset outlined"
 
     def figure(self) -> Any:
-        frame = self.store.map_frame()
+        frame = self.points()
         if frame is None:
             return None
         rows = self.store.highlighted
@@ -221,44 +350,25 @@ class MapView(StoreView):
             frame,
             highlight=frame.iloc[rows[:HIGHLIGHT_LIMIT]] if len(rows) else None,
             projection=self._axis(),
+            title=self.title(),
             height=self.height,
         )
-
-    def _axis(self) -> str:
-        return "UMAP" if self.store.projection_kind == "umap" else "PCA"
 
     def _dynamic(self) -> Any:
         hv = _hv()
         store = self.store
-        base = store.map_frame()
+        base = self.points()
         if base is None:
             return None
-        axis = self._axis()
-        rasterize = store.n_total > plots.RASTERIZE_ABOVE
-        pool = plots.pool_points(base, projection=axis)
-        coreset = hv.DynamicMap(
-            lambda revision: plots.coreset_points(store.map_frame(), projection=axis),
-            streams=[hv.streams.Params(store, ["revision"])],
-        )
+        pool, coreset, rasterize = self._layers()
+        axes = self.axes
         rings = hv.DynamicMap(
             lambda highlighted: plots.highlight_points(
-                base.iloc[highlighted[:HIGHLIGHT_LIMIT]], projection=axis
+                base.iloc[highlighted[:HIGHLIGHT_LIMIT]], axes=axes
             ),
             streams=[hv.streams.Params(store, ["highlighted"])],
         )
-        if rasterize:
-            pool = plots.rasterize_points(pool, color=plots.PRUNED_COLOR)
-            coreset = plots.rasterize_points(coreset, color=plots.SELECTED_COLOR)
-        tools = ["box_select", "lasso_select"] + ([] if rasterize else ["hover"])
-        pool = pool.opts(tools=tools, active_tools=["box_select", "wheel_zoom"])
-        coreset = coreset.opts(tools=tools)
-        title = f"{axis} map: coreset (blue) over all {store.n_total:,} sequences (grey)"
-        figure = plots.style_map(
-            pool * coreset * rings,
-            title=title,
-            height=self.height,
-            legend=not rasterize,
-        )
+        figure = self._overlay(pool, coreset, [rings], rasterize)
         hv.streams.BoundsXY(source=pool).add_subscriber(self._boxed)
         hv.streams.Lasso(source=pool).add_subscriber(self._lassoed)
         return figure
@@ -272,300 +382,20 @@ class MapView(StoreView):
             vertices = np.asarray(geometry, dtype=np.float64)
             self.store.brush_lasso(vertices[:, 0], vertices[:, 1])
 
+    def unavailable(self) -> str | None:
+        if self.store.map_frame() is None:
+            return html.escape(self.store.projection_status)
+        return None
+
     def __panel__(self) -> pn.viewable.Viewable:
-        store = self.store
-        figure = self._dynamic()
-        if figure is None:
-            return pn.pane.Alert(html.escape(store.projection_status), alert_type="light")
-        pane = pn.pane.HoloViews(
-            figure,
-            sizing_mode="stretch_width",
-            min_height=self.height,
-            linked_axes=False,
-            css_classes=["bc-map"],
-        )
+        pane = super().__panel__()
+        if self.unavailable() is not None:
+            return pane  # the alert saying why
         status = pn.pane.HTML(
             pn.bind(
-                lambda text: f"<small>{html.escape(text)}</small>", store.param.projection_status
+                lambda text: f"<small>{html.escape(text)}</small>",
+                self.store.param.projection_status,
             ),
             sizing_mode="stretch_width",
         )
-
-        def rebuild(*_: Any) -> None:  # new coordinates, new axes
-            pane.object = self._dynamic()
-
-        store.param.watch(rebuild, "projection_kind")
         return pn.Column(pane, status, sizing_mode="stretch_width")
-
-
-class SequenceTable(StoreView):
-    """The sequences of the region drawn on the map (else highlighted, else the coreset)."""
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        store = self.store
-        frame, caption = store.table_rows()
-        table = pn.widgets.Tabulator(
-            frame,
-            disabled=True,
-            show_index=False,
-            pagination="remote",
-            page_size=12,
-            sizing_mode="stretch_width",
-            height=430,
-            layout="fit_data_stretch",
-            titles={"self_influence": "score"},
-            css_classes=["bc-table"],
-            formatters={"self_influence": {"type": "money", "precision": 4, "symbol": ""}},
-        )
-        label = pn.pane.HTML(
-            f"<b>{html.escape(caption)}</b>",
-            sizing_mode="stretch_width",
-            css_classes=["bc-table-caption"],
-        )
-        clear = pn.widgets.Button(label="Clear region", color="light", width=110)
-        clear.on_click(lambda _: store.clear_brush())
-
-        def refresh(*_: Any) -> None:
-            rows, text = store.table_rows()
-            table.value = rows
-            label.object = f"<b>{html.escape(text)}</b>"
-
-        store.param.watch(refresh, ["brushed", "highlighted", "revision"])
-        return pn.Column(pn.Row(label, clear), table, sizing_mode="stretch_width")
-
-
-def summary_cards_html(summary: dict[str, Any]) -> str:
-    """The summary cards as HTML; every value from the data is escaped."""
-    cards = [
-        ("Pool", f"{summary['pool']:,}", "scored sequences", "pool-size"),
-        (
-            "Coreset",
-            f"{summary['coreset']:,}",
-            f"{summary['kept_fraction']:.1%} of the pool kept",
-            "coreset-size",
-        ),
-        (
-            "Strata represented",
-            f"{summary['strata'][0]} / {summary['strata'][1]}",
-            "non-empty score strata with a coreset member",
-            "strata-covered",
-        ),
-    ]
-    for column, (kept, total) in list(summary.get("labels", {}).items())[:2]:
-        cards.append(
-            (f"{column} kept", f"{kept:,} / {total:,}", f"{column} values with a member", "")
-        )
-    if "nn_median" in summary:
-        note = "pruned → nearest coreset member"
-        if summary.get("nn_sampled"):
-            note += " (sample)"
-        cards.append(("Median distance", f"{summary['nn_median']:.3g}", note, "nn-median"))
-    parts = []
-    for title, value, note, css in cards:
-        klass = f"bc-value {css}".strip()
-        parts.append(
-            '<div class="bc-card">'
-            f'<div class="bc-title">{html.escape(title)}</div>'
-            f'<div class="{klass}">{html.escape(value)}</div>'
-            f'<div class="bc-note">{html.escape(note)}</div></div>'
-        )
-    return f'<div class="bc-cards">{"".join(parts)}</div>'
-
-
-class SummaryCards(StoreView):
-    """Pool size, coreset size, strata and families kept, distance to the coreset."""
-
-    def html(self) -> str:
-        return summary_cards_html(self.store.summary)
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        return pn.pane.HTML(
-            pn.bind(lambda revision: self.html(), self.store.param.revision),
-            stylesheets=[CARD_CSS],
-            sizing_mode="stretch_width",
-        )
-
-
-class Controls(StoreView):
-    """Method, α, β, k, strata, seed; β, k and strata are enabled only for CCI."""
-
-    def alpha_label(self) -> str:
-        store = self.store
-        return f"α, pruning rate: keeps {store.coreset_size():,} of {store.n_total:,}"
-
-    def slider(self, kind: type, name: str, **options: Any) -> Any:
-        """A slider for a store parameter: live while dragging on pools up to
-        :data:`LIVE_UP_TO` sequences, on release above (where an update takes longer)."""
-        store = self.store
-        parameter = store.param[name]
-        if store.n_total <= LIVE_UP_TO:
-            return kind.from_param(parameter, **options)
-        low, high = parameter.bounds
-        widget = kind(value=getattr(store, name), start=low, end=high, **options)
-        if getattr(parameter, "step", None) and kind is pn.widgets.FloatSlider:
-            widget.step = parameter.step
-        widget.param.watch(lambda event: setattr(store, name, event.new), "value_throttled")
-        store.param.watch(lambda event: setattr(widget, "value", event.new), name)
-        return widget
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        store = self.store
-        method = pn.widgets.Select.from_param(store.param.method, label="Method")
-        wide = {"sizing_mode": "stretch_width"}
-        alpha = self.slider(
-            pn.widgets.FloatSlider,
-            "pruning_rate",
-            label=self.alpha_label(),
-            css_classes=["bc-alpha"],
-            **wide,
-        )
-        beta = self.slider(pn.widgets.FloatSlider, "hard_cutoff", label="β, hard cutoff", **wide)
-        k = self.slider(pn.widgets.IntSlider, "n_strata", label="k, strata", **wide)
-        strata = pn.widgets.RadioButtonGroup.from_param(
-            store.param.strata, label="Strata", color="light", sizing_mode="stretch_width"
-        )
-        seed = pn.widgets.IntInput.from_param(store.param.seed, label="Seed", width=120)
-        scale = pn.widgets.RadioButtonGroup.from_param(
-            store.param.score_scale, color="light", sizing_mode="stretch_width"
-        )
-
-        def update(*_: Any) -> None:
-            alpha.label = self.alpha_label()
-            cci = store.method == "cci"
-            beta.disabled = k.disabled = strata.disabled = not cci
-            seed.disabled = store.method in ("topi", "bottomi")
-
-        store.param.watch(update, ["pruning_rate", "method"])
-        update()
-        widgets: list[Any] = [method, alpha, beta, k, pn.pane.HTML("<small>Strata</small>"), strata]
-        widgets += [seed, pn.pane.HTML("<small>Histogram score axis</small>"), scale]
-        if store.param.label_column.objects:
-            widgets.append(
-                pn.widgets.Select.from_param(store.param.label_column, label="Redundancy by")
-            )
-        error = pn.pane.Alert(
-            pn.bind(lambda text: html.escape(text), store.param.error),
-            alert_type="warning",
-            visible=pn.bind(bool, store.param.error),
-            sizing_mode="stretch_width",
-        )
-        return pn.Column(
-            *widgets, error, pn.pane.Markdown(EXPLANATION), sizing_mode="stretch_width"
-        )
-
-
-class HighlightUpload(StoreView):
-    """Upload a FASTA/CSV of your own ids to highlight them on the map and in the table."""
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        store = self.store
-        upload = pn.widgets.FileInput(
-            accept=",".join([".fa", ".fasta", ".fna", ".faa", ".fas", ".csv", ".tsv", ".gz"]),
-            sizing_mode="stretch_width",
-            css_classes=["bc-upload"],
-        )
-        message = pn.pane.Alert(
-            "",
-            alert_type="light",
-            visible=False,
-            sizing_mode="stretch_width",
-            css_classes=["bc-upload-message"],
-        )
-        clear = pn.widgets.Button(label="Clear highlight", color="light")
-
-        def uploaded(event: Any) -> None:
-            if event.new is None:
-                return
-            try:
-                store.highlight_upload(event.new, upload.filename or "upload")
-            except BiocoresetError as error:
-                message.alert_type = "danger"
-                message.object = html.escape(str(error))
-            else:
-                message.alert_type = "success"
-                message.object = html.escape(store.highlight_message)
-            message.visible = True
-
-        def cleared(_: Any) -> None:
-            store.highlight_ids([])
-            message.visible = False
-
-        upload.param.watch(uploaded, "value")
-        clear.on_click(cleared)
-        return pn.Column(
-            pn.pane.Markdown(
-                "**Highlight your sequences**: a FASTA or CSV whose ids are in this run "
-                "(at most 5 MB)."
-            ),
-            upload,
-            clear,
-            message,
-            sizing_mode="stretch_width",
-        )
-
-
-class ExportButtons(StoreView):
-    """Downloads of the current coreset: FASTA, CSV of ids, JSON manifest."""
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        store = self.store
-        problem = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
-
-        def guarded(make: Any) -> Any:
-            def callback() -> Any:
-                try:
-                    return export_bytes(make())
-                except BiocoresetError as error:
-                    problem.object = html.escape(str(error))
-                    problem.visible = True
-                    return None
-
-            return callback
-
-        fasta = pn.widgets.FileDownload(
-            callback=guarded(store.coreset_fasta),
-            filename="coreset.fasta",
-            label="Coreset FASTA",
-            color="primary",
-            sizing_mode="stretch_width",
-            css_classes=["bc-export-fasta"],
-        )
-        csv = pn.widgets.FileDownload(
-            callback=guarded(store.coreset_csv),
-            filename="coreset.csv",
-            label="Ids (CSV)",
-            color="light",
-            sizing_mode="stretch_width",
-            css_classes=["bc-export-csv"],
-        )
-        manifest = pn.widgets.FileDownload(
-            callback=guarded(store.coreset_manifest),
-            filename="coreset.json",
-            label="Parameters (JSON)",
-            color="light",
-            sizing_mode="stretch_width",
-            css_classes=["bc-export-json"],
-        )
-        reason = store.fasta_unavailable()
-        if reason is not None:
-            fasta.disabled = True
-            fasta.label = "Coreset FASTA (unavailable)"
-            fasta.description = reason
-
-        def rename(*_: Any) -> None:
-            name = store.export_name()
-            fasta.filename, csv.filename, manifest.filename = (
-                f"{name}.fasta",
-                f"{name}.csv",
-                f"{name}.json",
-            )
-
-        store.param.watch(rename, "revision")
-        rename()
-        return pn.Column(
-            pn.pane.Markdown("**Export the coreset**"),
-            fasta,
-            pn.Row(csv, manifest, sizing_mode="stretch_width"),
-            problem,
-            sizing_mode="stretch_width",
-        )
