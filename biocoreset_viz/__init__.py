@@ -10,8 +10,7 @@ fast and does not load torch until a model is needed.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from biocoreset_viz.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -76,26 +75,20 @@ _EXPORTS = {
     "train_mlm": "train",
     "mlm_loss": "train",
     "unigram_cross_entropy": "train",
-    "evaluate": "evaluation",
-    "EvaluationConfig": "evaluation",
-    "demo_experiment": "evaluation",
-    "load_curves": "evaluation",
-    "summarize_curves": "curves",
-    "results_table": "evaluation",
-    "StructureProbe": "probes",
-    "parse_dot_bracket": "probes",
+    "evaluate": "evaluation.runner",
+    "EvaluationConfig": "evaluation.config",
+    "demo_experiment": "evaluation.runner",
+    "load_curves": "evaluation.curves",
+    "summarize_curves": "evaluation.curves",
+    "results_table": "evaluation.results",
+    "StructureProbe": "evaluation.probes",
+    "parse_dot_bracket": "evaluation.probes",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'biocoreset_viz' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"biocoreset_viz.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, {k: f".{m}" for k, m in _EXPORTS.items()})[0]
 
 
 def __dir__() -> list[str]:

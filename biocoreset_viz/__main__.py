@@ -1,3 +1,5 @@
+"""``python -m biocoreset_viz``: the ``biocoreset`` command line."""
+
 import sys
 
 from biocoreset_viz.cli import main

@@ -8,11 +8,18 @@ name               molecule  count  labels                                      
 ``rna_structures`` rna       485    ``structure`` (dot-bracket), ``split``         squarna 3.2.2
 ``proteome``       protein   2,100  ``contig``, ``start``, ``end``, ``strand``     pyhmmer 0.12.3
 ``hemopexin``      protein   4,188  ``protein``, ``species``                       pyfamsa 0.7.0
+``antibody``       protein   1,664  ``gene``, ``allele``, ``chain`` (heavy, kappa,  anarci 2026.2.13.2
+                                    lambda), ``species`` (8)
 =================  ========  =====  =============================================  ==================
 
-The first three are vendored in the package as small gzipped tables (see
-``data/README.md`` for provenance and how they were derived). The hemopexin family
-is GPL-licensed, so it is read from the installed ``pyfamsa`` package at run time.
+All but the hemopexin family are vendored in the package as small gzipped tables
+(see ``data/README.md`` for provenance and how they were derived). The hemopexin
+family is GPL-licensed, so it is read from the installed ``pyfamsa`` package at run
+time. ``antibody`` holds the IMGT germline immunoglobulin V genes of eight species
+(human, mouse, rat, rabbit, rhesus, pig, alpaca, cow); its matching model is the
+bundled Sapiens heavy-chain model ``sapiens-vh``, a real pretrained model trained on
+human heavy chains (``biocoreset demo --dataset antibody`` scores it; the light chains
+and the other species are out of its training distribution).
 
 Labels are strings or integers; an unknown structure is missing (``pd.isna``).
 """
@@ -28,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from biocoreset_viz.errors import BiocoresetError
+from biocoreset_viz.errors import BiocoresetError, ConfigError
 from biocoreset_viz.sequences import Molecule, SequenceSet, read_sequences
 
 BUNDLED_PACKAGE = "biocoreset_viz._bundled"
@@ -46,6 +53,8 @@ class DemoDataset:
         source: the package, version and file the sequences come from.
         bundled_file: the vendored table in the package, or ``None`` when the data is
             read from an installed package at run time.
+        other_models: other bundled models made for this kind of data (``biocoreset
+            demo --model`` picks this dataset for them).
     """
 
     name: str
@@ -54,6 +63,7 @@ class DemoDataset:
     model: str
     source: str
     bundled_file: str | None = None
+    other_models: tuple[str, ...] = ()
 
 
 DEMO_DATASETS: dict[str, DemoDataset] = {
@@ -93,6 +103,15 @@ DEMO_DATASETS: dict[str, DemoDataset] = {
             "demo-protein",
             "pyfamsa 0.7.0 pyfamsa/tests/data/hemopexin.faa (GPL-3.0-or-later, read at run time)",
         ),
+        DemoDataset(
+            "antibody",
+            "protein",
+            "1,664 IMGT germline antibody V genes (heavy, kappa, lambda) of 8 species",
+            "sapiens-vh",
+            "anarci 2026.2.13.2 anarci/germlines.py (BSD-3-Clause)",
+            "antibody_demo.csv.gz",
+            other_models=("sapiens-vl",),
+        ),
     )
 }
 
@@ -101,35 +120,51 @@ HEMOPEXIN_FILE = "pyfamsa/tests/data/hemopexin.faa"
 
 
 def available_demos() -> dict[str, DemoDataset]:
-    """The demo datasets by name, in a stable order."""
+    """The demo datasets, by name, in a stable order."""
     return dict(DEMO_DATASETS)
+
+
+def demo_for_model(model: str) -> str:
+    """The demo dataset to score with a model: the one it is made for, else the first of
+    the model's molecule, else ``"rna"`` (a path, or a name the catalogue lacks)."""
+    for dataset in DEMO_DATASETS.values():
+        if model == dataset.model or model in dataset.other_models:
+            return dataset.name
+    from biocoreset_viz.models import model_catalogue
+
+    known = model_catalogue().get(model)
+    if known is not None:
+        for dataset in DEMO_DATASETS.values():
+            if dataset.molecule == known.molecule:
+                return dataset.name
+    return "rna"
 
 
 def demo_info(name: str) -> DemoDataset:
     """The description of one demo dataset.
 
     Raises:
-        ValueError: ``name`` is not a demo dataset; the message lists the names.
+        ConfigError: ``name`` is not a demo dataset; the message lists the names.
     """
     try:
         return DEMO_DATASETS[name]
     except KeyError:
         known = ", ".join(DEMO_DATASETS)
-        raise ValueError(f"unknown demo dataset {name!r}; choose one of: {known}") from None
+        raise ConfigError(f"unknown demo dataset {name!r}; choose one of: {known}") from None
 
 
 def load_demo(name: str = "rna") -> SequenceSet:
     """Load a demo dataset with its labels, offline.
 
     Args:
-        name: ``"rna"``, ``"rna_structures"``, ``"proteome"`` or ``"hemopexin"``
-            (see the module docstring and :func:`available_demos`).
+        name: ``"rna"``, ``"rna_structures"``, ``"proteome"``, ``"hemopexin"`` or
+            ``"antibody"`` (see the module docstring and :func:`available_demos`).
 
     Returns:
         The sequences in source order, labels in ``SequenceSet.labels``.
 
     Raises:
-        ValueError: unknown name.
+        ConfigError: unknown name.
         BiocoresetError: ``"hemopexin"`` without ``pyfamsa`` installed.
     """
     dataset = demo_info(name)

@@ -3,11 +3,16 @@
 ``@pytest.mark.mmseqs`` marks a test that runs the MMseqs2 program: it is
 skipped when MMseqs2 is not installed, unless ``BIOCORESET_REQUIRE_MMSEQS=1``
 (set by CI, which installs the ``mmseqs`` extra) makes that an error.
+
+The Hugging Face tests skip without ``transformers`` (the ``hf`` extra), unless
+``BIOCORESET_REQUIRE_HF=1`` (set by CI) makes a missing ``transformers`` stop the
+run before it starts.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 
 import pytest
@@ -22,6 +27,16 @@ def _mmseqs_missing_reason() -> str | None:
     except MMseqsNotFoundError as error:
         return f"MMseqs2 is not installed ({error})"
     return None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("BIOCORESET_REQUIRE_HF") == "1" and not importlib.util.find_spec(
+        "transformers"
+    ):
+        raise pytest.UsageError(
+            "transformers is not installed, and BIOCORESET_REQUIRE_HF=1 requires the "
+            'Hugging Face tests (pip install -e ".[hf]")'
+        )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -42,15 +42,17 @@ def rna() -> SequenceSet:
 
 def test_available_demos_lists_every_name_with_its_molecule():
     demos = available_demos()
-    assert list(demos) == ["rna", "rna_structures", "proteome", "hemopexin"]
+    assert list(demos) == ["rna", "rna_structures", "proteome", "hemopexin", "antibody"]
     assert {name: d.molecule for name, d in demos.items()} == {
         "rna": "rna",
         "rna_structures": "rna",
         "proteome": "protein",
         "hemopexin": "protein",
+        "antibody": "protein",
     }
     assert demos["rna"].model == "demo-rna"
     assert demos["proteome"].model == "demo-protein"
+    assert demos["antibody"].model == "sapiens-vh"
 
 
 def test_unknown_demo_name_lists_the_names():
@@ -220,3 +222,38 @@ def test_heldout_split_rejects_groups_that_leave_no_training_set():
     one_group = SequenceSet.from_sequences(["ACGU", "GGCC", "AUAU"], molecule="rna")
     with pytest.raises(ValueError, match="groups are too large"):
         train_heldout_split(one_group, group_by=["g", "g", "g"])
+
+
+# ---------------------------------------------------------------------------
+# The antibody germlines (anarci)
+
+
+@pytest.fixture(scope="module")
+def antibody() -> SequenceSet:
+    return load_demo("antibody")
+
+
+def test_antibody_demo_has_germline_v_genes_of_eight_species(antibody):
+    assert antibody.molecule == "protein" and antibody.source == "demo:antibody"
+    assert len(antibody) == 1664
+    labels = antibody.labels
+    assert list(labels.columns) == ["gene", "allele", "chain", "species"]
+    assert set(labels["chain"]) == {"heavy", "kappa", "lambda"}
+    assert set(labels["species"]) == {
+        "human", "mouse", "rat", "rabbit", "rhesus", "pig", "alpaca", "cow",
+    }  # fmt: skip
+    counts = labels.groupby(["chain", "species"]).size()
+    assert counts["heavy", "human"] == 249 and counts["kappa", "mouse"] == 124
+    assert len(set(antibody.ids)) == len(antibody)
+    assert all(91 <= len(s) <= 102 for s in antibody.sequences)
+    assert not any(invalid_characters(s, "protein") for s in antibody.sequences)
+    human_heavy = labels[(labels["species"] == "human") & (labels["chain"] == "heavy")]
+    assert human_heavy["gene"].str.startswith("IGHV").all()
+    assert (labels["allele"].str.split("*").str[0] == labels["gene"]).all()
+
+
+def test_antibody_demo_is_a_scored_demo_with_the_sapiens_model():
+    info = demo_info("antibody")
+    assert info.model == "sapiens-vh" and info.bundled_file == "antibody_demo.csv.gz"
+    assert "anarci 2026.2.13.2" in info.source and "BSD-3-Clause" in info.source
+    assert "antibody" in available_demos()

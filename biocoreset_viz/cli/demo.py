@@ -2,17 +2,21 @@
 
 Prints the dataset's statistics and the demo model's held-out loss, scores every
 sequence (fine-tune, Fisher, self-influence; resumable) into a run directory,
-selects a CCI coreset, and opens the dashboard on the run.
+selects a CCI coreset, and opens the dashboard on the run. The reports are made by
+:mod:`biocoreset_viz.demo`; this command prints them. ``--dataset antibody`` (or
+``--model sapiens-vh``) scores the antibody germlines with the real pretrained
+Sapiens model; ``--model`` scores a demo dataset with any model ``load_model`` takes.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from biocoreset_viz.cli.serve import port_number
+from biocoreset_viz.cli import add_command
+from biocoreset_viz.cli.serve import add_server_options
 
 # the choices are repeated here so that `--help` does not import the data module
-DATASETS = ("rna", "rna_structures", "proteome", "hemopexin")
+DATASETS = ("rna", "rna_structures", "proteome", "hemopexin", "antibody")
 
 
 def positive_int(text: str) -> int:
@@ -23,9 +27,11 @@ def positive_int(text: str) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "demo",
-        help="score the bundled demo data and open the dashboard",
+        run,
+        summary="score the bundled demo data and open the dashboard",
         description="On a bundled demo dataset and its demo model: print the dataset's "
         "statistics and the model's held-out loss, score every sequence into a run "
         "directory (resumable: a second run reuses it), select a CCI coreset, and serve "
@@ -34,13 +40,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dataset",
         choices=DATASETS,
-        default="rna",
-        help="demo dataset (default: rna); hemopexin needs pyfamsa installed",
+        help="demo dataset (default: the one of --model, else rna); hemopexin needs "
+        "pyfamsa installed; antibody is scored with the pretrained Sapiens model sapiens-vh",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        help="score with this model instead of the dataset's demo model (demo-rna, "
+        "demo-protein, sapiens-vh; see `biocoreset models`); alone, it picks the dataset "
+        "it is the demo model of (sapiens-vh: antibody), else the first of its molecule",
     )
     parser.add_argument(
         "--out",
         metavar="RUN_DIR",
-        help="run directory (default: ./biocoreset-demo-DATASET)",
+        help="run directory (default: ./biocoreset-demo-DATASET, "
+        "./biocoreset-demo-DATASET-MODEL with another --model)",
     )
     parser.add_argument(
         "--sample",
@@ -53,35 +67,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-serve", dest="serve", action="store_false", help="stop after scoring and selecting"
     )
-    parser.add_argument(
-        "--port", type=port_number, default=5006, help="dashboard port (default 5006)"
-    )
-    parser.add_argument(
-        "--address", default="127.0.0.1", help="dashboard interface (default 127.0.0.1)"
-    )
-    parser.add_argument("--show", action="store_true", help="open the dashboard in a web browser")
+    add_server_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from biocoreset_viz.datasets import demo_info, load_demo
+    from biocoreset_viz.datasets import demo_for_model, demo_info, load_demo
+    from biocoreset_viz.demo import dataset_report
 
-    info = demo_info(args.dataset)
-    sequences = load_demo(args.dataset)
-    print(f"dataset            {info.name}: {info.description}")
-    print(f"source             {info.source}")
-    for line in sequences.stats().lines():
-        print(line)
-    if sequences.labels is not None:
-        print(f"labels             {', '.join(sequences.labels.columns)}")
+    dataset = args.dataset or (demo_for_model(args.model) if args.model else "rna")
+    info = demo_info(dataset)
+    model = args.model or info.model
+    sequences = load_demo(dataset)
+    _print_lines(dataset_report(dataset, sequences))
     print()
-    report_model(info.model, sequences, args.dataset, sample_size=args.sample, seed=args.seed)
+    report_model(model, sequences, dataset, sample_size=args.sample, seed=args.seed)
     print()
-    run_dir = Path(args.out or f"biocoreset-demo-{args.dataset}")
-    score_and_select(run_dir, args.dataset, progress=not args.quiet)
+    default_out = f"biocoreset-demo-{dataset}"
+    if model != info.model:
+        stem = Path(model).name
+        default_out += "-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)
+    run_dir = Path(args.out or default_out)
+    score_and_select(run_dir, dataset, model=model, progress=not args.quiet)
     if args.serve:
         from biocoreset_viz.app.server import serve
 
@@ -90,68 +99,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def score_and_select(run_dir, dataset: str, *, progress: bool) -> None:
-    """Score the demo dataset into ``run_dir``, then report a CCI coreset against random."""
-    import numpy as np
-
-    from biocoreset_viz.coverage import label_coverage
-    from biocoreset_viz.demo import build_demo_run
-    from biocoreset_viz.selection import select_from_run
+def score_and_select(run_dir, dataset: str, *, model: str | None = None, progress: bool) -> None:
+    """Score the demo dataset into ``run_dir``, then print a CCI coreset against random."""
+    from biocoreset_viz.demo import build_demo_run, coreset_report
 
     print(f"scoring into       {run_dir} (resumable: run the command again to continue)")
-    table = build_demo_run(run_dir, dataset=dataset, progress=progress)
-    scores = table.scores
-    print(
-        f"self-influence     min {scores.min():.3g}, median {np.median(scores):.3g}, "
-        f"max {scores.max():.3g} over {len(table):,} sequences"
+    table = build_demo_run(run_dir, dataset=dataset, model=model, progress=progress)
+    print(truncation_line(table.manifest))
+    _print_lines(coreset_report(run_dir, table))
+
+
+def truncation_line(manifest: dict) -> str:
+    """How many sequences were cut to the model's window (from a run's manifest)."""
+    counts = manifest.get("counts") or {}
+    scored, truncated = counts.get("scored"), counts.get("truncated") or 0
+    window = manifest.get("max_length")
+    if not truncated:
+        return f"truncated          none: every sequence fits the model's {window}-residue window"
+    return (
+        f"truncated          {truncated:,} of {scored:,} sequences were cut to the model's "
+        f"{window}-residue window (the rest of each is not scored)"
     )
-    settings = {"pruning_rate": 0.9, "random_state": 0}
-    cci = select_from_run(run_dir, "cci", hard_cutoff=0.1, n_strata=50, **settings)
-    random = select_from_run(run_dir, "random", **settings)
-    print(
-        f"coreset            CCI, alpha 0.9, beta 0.1, k 50: {len(cci.indices):,} of {len(table):,} sequences"
-    )
-    for column in ("family", "cluster"):
-        if column in table.frame.columns:
-            labels = table.frame[column].to_numpy()
-            kept = label_coverage(labels, cci.indices).fraction
-            baseline = label_coverage(labels, random.indices).fraction
-            print(
-                f"{column + ' coverage':<19}CCI {kept:.1%} vs random {baseline:.1%} of the same size"
-            )
-    print(f"saved              {run_dir}/selections/{cci.name}.json and {random.name}.json")
 
 
 def report_model(name: str, sequences, dataset: str, *, sample_size: int, seed: int) -> None:
     """Print a demo model's size and its masked-LM loss on sequences it was not trained on."""
-    import numpy as np
+    from biocoreset_viz.demo import model_report
 
-    from biocoreset_viz.models import checkpoint_metadata, load_model, parameter_count
-    from biocoreset_viz.train import mlm_loss, unigram_cross_entropy
+    _print_lines(model_report(name, sequences, dataset, sample_size=sample_size, seed=seed))
 
-    model, alphabet = load_model(name)
-    metadata = checkpoint_metadata(name)
-    recipe = metadata.get("recipe", {})
-    trained_on = metadata.get("datasets", [])
-    size = f"{parameter_count(model):,} parameters"
-    if recipe:
-        size += f", {recipe['num_layers']} layers x {recipe['embed_dim']} dims"
-    print(f"model              {name}: {size}, trained on demo {' + '.join(trained_on)}")
 
-    # the model's own held-out sequences, or any sequence of a dataset it never saw
-    if dataset in trained_on:
-        heldout_ids = set(metadata.get("heldout_ids", ()))
-        pool = np.array([i for i, name in enumerate(sequences.ids) if name in heldout_ids])
-    else:
-        pool = np.arange(len(sequences))
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(pool, size=min(sample_size, len(pool)), replace=False))
-    rest = np.setdiff1d(np.arange(len(sequences)), sample)
-    max_length = recipe.get("max_length", 1022)
-    loss = mlm_loss(model, alphabet, sequences.subset(sample), seed=seed, max_length=max_length)
-    scored = [sequences.sequences[i][:max_length] for i in sample]  # what the model sees
-    baseline = unigram_cross_entropy(sequences.subset(rest), scored)
-    print(
-        f"masked-LM loss     {loss:.3f} nats on {len(sample)} sequences it was not trained on "
-        f"(first {max_length} residues; unigram baseline {baseline:.3f})"
-    )
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(line)

@@ -1,14 +1,22 @@
-"""``biocoreset info PATH``: count, lengths, alphabet, duplicates and molecule of a file."""
+"""``biocoreset info PATH``: count, lengths, alphabet, duplicates and molecule of a file.
+
+Duplicates are reported with the command-line option that drops them
+(``biocoreset score --collapse-duplicates``).
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from biocoreset_viz.cli import add_command
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "info",
-        help="statistics of a sequence file",
+        run,
+        summary="statistics of a sequence file",
         description="Print the record count, length distribution, alphabet, exact "
         "duplicates and molecule of a FASTA, CSV/TSV or plain sequence file.",
     )
@@ -26,14 +34,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("fasta", "csv", "tsv", "plain"),
         help="override the format from the suffix",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from biocoreset_viz.sequences import read_sequences
 
     sequences = read_sequences(args.path, molecule=args.molecule, format=args.format)
+    stats = sequences.stats()
     print(f"file               {args.path}")
-    for line in sequences.stats().lines():
+    for line in stats.lines():
+        if line.startswith("duplicate records"):  # the command-line way to drop them
+            line = (
+                f"duplicate records  {stats.duplicate_records:,} (exact copies of an earlier "
+                "record; `biocoreset score --collapse-duplicates` scores one copy of each)"
+            )
         print(line)
     return 0

@@ -3,12 +3,22 @@
 ``--engine local`` (default) scores in this process; ``--engine ray`` streams the
 input (several files, folders, globs, Parquet) through an actor pool on a Ray
 cluster (see :mod:`biocoreset_viz.distributed`) into the same run directory.
+
+The score settings and runtime options are the fields of
+:class:`~biocoreset_viz.influence.ScoreSettings` and
+:class:`~biocoreset_viz.influence.RuntimeOptions`: each is an option named after
+its field (``damping`` is ``--damping``), with the field's default, choices and
+help text, so that the command line and ``InfluenceConfig.help()`` say the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import typing
+from typing import Any
 
+from biocoreset_viz.cli import add_command
 from biocoreset_viz.errors import ConfigError
 
 
@@ -20,10 +30,51 @@ def _subset_size(text: str) -> int | float:
         raise argparse.ArgumentTypeError(f"not a fraction or a count: {text!r}") from error
 
 
+def _targets(text: str) -> str | list[str]:
+    """A target name, preset or regular expression; a comma-separated list of names."""
+    return text.split(",") if "," in text else text
+
+
+# Fields whose values the command line reads in its own way.
+FIELD_TYPES = {"fisher_subset": _subset_size, "target": _targets}
+FIELD_METAVARS = {"target": "NAMES", "fisher_subset": "SIZE"}
+
+
+def _option_keywords(item: dataclasses.Field, hint: Any) -> dict[str, Any]:
+    """``add_argument`` keywords of a settings field: type or choices, default, help."""
+    help_text = item.metadata["help"].replace("%", "%%")
+    if isinstance(item.default, bool):
+        return {"action": "store_true", "help": help_text}
+    keywords: dict[str, Any] = {
+        "default": item.default,
+        "help": f"{help_text} (default %(default)s)",
+    }
+    if typing.get_origin(hint) is typing.Literal:
+        keywords["choices"] = typing.get_args(hint)
+    elif item.name in FIELD_TYPES:
+        keywords.update(type=FIELD_TYPES[item.name], metavar=FIELD_METAVARS[item.name])
+    elif hint in (int, float) or int in typing.get_args(hint):
+        keywords["type"] = hint if hint in (int, float) else int
+    return keywords
+
+
+def add_settings_options(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
+    """One option per field of the settings dataclass ``cls``, in a group titled ``title``."""
+    group = parser.add_argument_group(title)
+    hints = typing.get_type_hints(cls)
+    for item in dataclasses.fields(cls):
+        option = "--" + item.name.replace("_", "-")
+        group.add_argument(option, **_option_keywords(item, hints[item.name]))
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    from biocoreset_viz.influence.config import RuntimeOptions, ScoreSettings
+
+    parser = add_command(
+        subparsers,
         "score",
-        help="score every sequence's self-influence (resumable)",
+        run,
+        summary="score every sequence's self-influence (resumable)",
         description="Fine-tune on a random Fisher subset (optional), fit the diagonal "
         "Fisher, and write every sequence's loss, self-influence and embedding to "
         "RUN_DIR/scores as Parquet shards. Run the same command again to resume.",
@@ -37,16 +88,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="demo-rna, demo-protein, an ESM-2 name (esm2_t6_8M_UR50D ...), rna_fm_t12, "
-        "or a checkpoint path",
+        help="a model name (`biocoreset models` lists them: demo-rna, demo-protein, "
+        "sapiens-vh, sapiens-vl, esm2_t6_8M_UR50D ..., rna_fm_t12, esmc_300m ...), a cached "
+        "Hugging Face hub name (facebook/esm2_t6_8M_UR50D), a save_pretrained folder, or a "
+        "checkpoint path",
     )
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
     parser.add_argument("--molecule", choices=("auto", "rna", "protein"), default="auto")
     parser.add_argument(
-        "--fisher-subset",
-        type=_subset_size,
-        default=0.1,
-        help="Fisher subset: a fraction of the pool (0.1) or a count (2000); default 0.1",
+        "--collapse-duplicates",
+        action="store_true",
+        help="score one copy of each exact duplicate sequence (the first; its `copies` "
+        "label column counts them); `biocoreset info FILE` counts the duplicates",
     )
     parser.add_argument(
         "--finetune-epochs",
@@ -55,48 +108,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="MLM fine-tune epochs on the Fisher subset before fitting it (0 skips; default 1)",
     )
     parser.add_argument("--finetune-lr", type=float, default=1e-4, help="fine-tune learning rate")
+    add_settings_options(parser, ScoreSettings, "score settings (what the score is)")
+    add_settings_options(parser, RuntimeOptions, "runtime options (how it runs)")
+    _add_engine_options(parser)
     parser.add_argument(
-        "--target",
-        default="lm_head.dense.weight",
-        help="target parameters: lm_head.dense.weight (default), lm_head, last_block, all, "
-        "a parameter name, a comma-separated list of names, or a regular expression",
+        "--overwrite", action="store_true", help="replace a run made with other settings"
     )
-    parser.add_argument("--loss", choices=("reconstruction", "mlm"), default="reconstruction")
-    parser.add_argument(
-        "--mlm-draws", type=int, default=4, help="mask draws per sequence (--loss mlm)"
-    )
-    parser.add_argument("--damping", type=float, default=1e-8, help="damping lambda (default 1e-8)")
-    parser.add_argument("--damping-mode", choices=("absolute", "relative"), default="absolute")
-    parser.add_argument(
-        "--reference-padding",
-        action="store_true",
-        help="reproduce the published loss: pad to --reference-window tokens, padding counted",
-    )
-    parser.add_argument("--reference-window", type=int, default=1024)
-    parser.add_argument(
-        "--max-length", type=int, help="residues kept per sequence (default: model limit)"
-    )
-    parser.add_argument("--truncation", choices=("head", "error"), default="head")
-    parser.add_argument("--max-tokens", type=int, default=8192, help="token budget per batch")
-    parser.add_argument("--dtype", choices=("float32", "float64", "bfloat16"), default="float32")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--shard-size", type=int, default=4096, help="sequences per Parquet shard")
-    parser.add_argument(
-        "--precision",
-        choices=("full", "bf16"),
-        default="full",
-        help="full (default): every step in --dtype; bf16: the encoder under bfloat16 "
-        "autocast, gradients, Fisher and scores in float32/float64 (GPU fast path)",
-    )
-    parser.add_argument(
-        "--packing",
-        action="store_true",
-        help="padding-free packing of each batch (variable-length attention; GPU fast path)",
-    )
-    parser.add_argument(
-        "--compile", action="store_true", help="torch.compile the encoder (slow to start)"
-    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     engine = parser.add_argument_group("engine")
     engine.add_argument(
         "--engine",
@@ -121,38 +142,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="GPUs per actor (default: 1 on a cluster with GPUs, else 0)",
     )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace a run made with other settings"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.set_defaults(run=run)
 
 
 def config_from_args(args: argparse.Namespace):
-    """The :class:`InfluenceConfig` of parsed ``score`` arguments."""
+    """The :class:`~biocoreset_viz.influence.InfluenceConfig` of parsed ``score`` arguments."""
     from biocoreset_viz.influence import InfluenceConfig
 
-    target = args.target.split(",") if "," in args.target else args.target
-    return InfluenceConfig(
-        target=target,
-        loss=args.loss,
-        mlm_draws=args.mlm_draws,
-        reference_padding=args.reference_padding,
-        reference_window=args.reference_window,
-        damping=args.damping,
-        damping_mode=args.damping_mode,
-        max_length=args.max_length,
-        truncation=args.truncation,
-        max_tokens=args.max_tokens,
-        dtype=args.dtype,
-        device=args.device,
-        seed=args.seed,
-        fisher_subset=args.fisher_subset,
-        shard_size=args.shard_size,
-        precision=args.precision,
-        packing=args.packing,
-        compile=args.compile,
-    )
+    fields = dataclasses.fields(InfluenceConfig)
+    return InfluenceConfig(**{item.name: getattr(args, item.name) for item in fields})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,6 +167,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--device {config.device}: no CUDA device is available here")
     if args.engine == "ray":
         from biocoreset_viz.distributed import RayOptions, score_with_ray
+
+        if args.collapse_duplicates:
+            raise ConfigError(
+                "--collapse-duplicates works with the local engine; with --engine ray, "
+                "collapse the input first"
+            )
 
         options = RayOptions(
             address=args.ray_address,
@@ -195,6 +198,13 @@ def run(args: argparse.Namespace) -> int:
                 "use --engine ray for sharded input"
             )
         sequences = read_sequences(args.input[0], molecule=args.molecule)
+        if args.collapse_duplicates:
+            collapsed = sequences.collapse_duplicates()
+            print(
+                f"collapsed {len(sequences) - len(collapsed):,} duplicate records: scoring "
+                f"{len(collapsed):,} distinct sequences"
+            )
+            sequences = collapsed
         table = score_run(
             sequences,
             args.model,

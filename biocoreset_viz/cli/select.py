@@ -7,15 +7,22 @@ Example::
 
 The selection is saved as ``RUN_DIR/selections/<name>.json``; ``--out`` also
 writes FASTA (``.fa``, ``.fasta`` ..., ``.gz`` too), a CSV of ids (``.csv``) or the
-JSON manifest (``.json``).
+JSON manifest (``.json``). A run that is unfinished or damaged is refused (the
+message says how to resume or rescore) unless ``--allow-partial``, which selects
+from the rows that are there and records that in the selection. The selector options are the controls of
+:data:`biocoreset_viz.selection.controls.CONTROLS` (their names and which methods
+they apply to come from there); bad input raises, and ``biocoreset`` prints the
+one-line message.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from biocoreset_viz.cli import add_command
+from biocoreset_viz.selection.controls import CONTROLS, DEFAULT_SEED
 
 METHOD_HELP = {
     "cci": "Coverage-Centric Influence: hard cutoff, strata, balanced budgets (default)",
@@ -26,24 +33,63 @@ METHOD_HELP = {
     "identity": "MMseqs2 sequence-identity clusters, sampled round-robin",
 }
 
-# option dest -> (selector parameter, methods it applies to)
-METHOD_OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "hard_cutoff": ("hard_cutoff", ("cci",)),
-    "strata": ("n_strata", ("cci",)),
-    "strata_kind": ("strata", ("cci",)),
-    "seed": ("random_state", ("cci", "random", "diversity", "identity")),
-    "strategy": ("strategy", ("diversity",)),
-    "n_clusters": ("n_clusters", ("diversity",)),
-    "min_seq_id": ("min_seq_id", ("identity",)),
-    "coverage": ("coverage", ("identity",)),
-    "threads": ("threads", ("identity",)),
+
+class Argument(NamedTuple):
+    """How a control appears here (its option's name comes from CONTROLS).
+
+    ``section``: ``"size"`` (exactly one of the two is required), a method's name
+    (that method's options) or ``None`` (general); the rest are argparse keywords.
+    """
+
+    section: str | None
+    help: str
+    type: type | None = None
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+
+
+SIZE = "size"
+ARGUMENTS: dict[str, Argument] = {
+    "pruning_rate": Argument(
+        SIZE, "fraction of the pool to remove, in [0, 1); keeps round((1-ALPHA)*N)", float, "ALPHA"
+    ),
+    "n_select": Argument(SIZE, "coreset size", int, "N"),
+    "hard_cutoff": Argument(
+        "cci",
+        "fraction of the most influential sequences removed first (default 0.1)",
+        float,
+        "BETA",
+    ),
+    "n_strata": Argument("cci", "number of strata (default 50)", int, "K"),
+    "strata": Argument(
+        "cci",
+        "equal-width score slices (default) or equal-count quantile strata",
+        choices=("equal_width", "quantile"),
+    ),
+    "random_state": Argument(
+        None, f"random seed (default {DEFAULT_SEED}) for cci, random, diversity, identity", int
+    ),
+    "strategy": Argument(
+        "diversity", "k-means (default) or k-center greedy", choices=("kmeans", "kcenter")
+    ),
+    "n_clusters": Argument("diversity", "k-means clusters (default min(n, 1000))", int),
+    "min_seq_id": Argument("identity", "MMseqs2 identity threshold (default 0.8)", float),
+    "coverage": Argument("identity", "MMseqs2 alignment coverage (default 0.8)", float),
+    "threads": Argument("identity", "MMseqs2 threads (default: all cores)", int),
 }
 
 
+def option_dest(parameter: str) -> str:
+    """The argparse attribute of a control's option (``--strata-kind`` -> ``strata_kind``)."""
+    return CONTROLS[parameter].option.removeprefix("--").replace("-", "_")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "select",
-        help="choose a coreset from a run's scores",
+        run,
+        summary="choose a coreset from a run's scores",
         description="Select a coreset from the self-influence scores of a run directory, "
         "save it as RUN_DIR/selections/<name>.json and optionally export it.",
         epilog="methods: " + "; ".join(f"{k}: {v}" for k, v in METHOD_HELP.items()),
@@ -52,41 +98,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--method", choices=tuple(METHOD_HELP), default="cci", help="selection method (default cci)"
     )
-    size = parser.add_mutually_exclusive_group(required=True)
-    size.add_argument(
-        "--pruning-rate",
-        type=float,
-        metavar="ALPHA",
-        help="fraction of the pool to remove, in [0, 1); keeps round((1-ALPHA)*N)",
-    )
-    size.add_argument("--n-select", type=int, metavar="N", help="coreset size")
-    cci = parser.add_argument_group("cci")
-    cci.add_argument(
-        "--hard-cutoff",
-        type=float,
-        metavar="BETA",
-        help="fraction of the most influential sequences removed first (default 0.1)",
-    )
-    cci.add_argument("--strata", type=int, metavar="K", help="number of strata (default 50)")
-    cci.add_argument(
-        "--strata-kind",
-        choices=("equal_width", "quantile"),
-        help="equal-width score slices (default) or equal-count quantile strata",
-    )
     parser.add_argument(
-        "--seed", type=int, help="random seed (default 0) for cci, random, diversity, identity"
+        "--score",
+        default="self_influence",
+        metavar="NAME",
+        help="the score cci, topi and bottomi rank by: self_influence (default, the paper), "
+        "length_adjusted (self-influence over the typical one at that length), loss, "
+        "gradient_norm (no Fisher), or <column>_length_adjusted",
     )
-    diversity = parser.add_argument_group("diversity")
-    diversity.add_argument(
-        "--strategy", choices=("kmeans", "kcenter"), help="k-means (default) or k-center greedy"
-    )
-    diversity.add_argument("--n-clusters", type=int, help="k-means clusters (default min(n, 1000))")
-    identity = parser.add_argument_group("identity")
-    identity.add_argument(
-        "--min-seq-id", type=float, help="MMseqs2 identity threshold (default 0.8)"
-    )
-    identity.add_argument("--coverage", type=float, help="MMseqs2 alignment coverage (default 0.8)")
-    identity.add_argument("--threads", type=int, help="MMseqs2 threads (default: all cores)")
+    sections: dict[str | None, Any] = {
+        None: parser,
+        SIZE: parser.add_mutually_exclusive_group(required=True),
+    }
+    for parameter, control in CONTROLS.items():
+        argument = ARGUMENTS[parameter]
+        if argument.section not in sections:
+            sections[argument.section] = parser.add_argument_group(argument.section)
+        keywords = {k: v for k, v in argument._asdict().items() if k != "section" and v}
+        sections[argument.section].add_argument(
+            control.option, dest=option_dest(parameter), **keywords
+        )
     parser.add_argument(
         "--input",
         metavar="FASTA",
@@ -105,87 +136,113 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-save", action="store_true", help="do not write RUN_DIR/selections/<name>.json"
     )
-    parser.set_defaults(run=run)
+    parser.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="select from the score shards that are there when the run is unfinished or "
+        "damaged (recorded in the selection, whose default name then ends in -partial)",
+    )
 
 
-def _fail(message: str) -> int:
-    print(f"biocoreset select: error: {message}", file=sys.stderr)
-    return 2
+def output_kind(path: str) -> str:
+    """``fasta``, ``csv`` or ``json``, from an ``--out`` path's suffix.
 
+    Raises:
+        ConfigError: any other suffix (``.gz`` only after a FASTA suffix).
+    """
+    from biocoreset_viz.errors import ConfigError
+    from biocoreset_viz.sequences import infer_format
 
-def _output_kind(path: str) -> str | None:
-    from biocoreset_viz.selection import FASTA_SUFFIXES
-
-    name = path.lower().removesuffix(".gz")
-    if name.endswith(FASTA_SUFFIXES):
+    compressed = path.lower().endswith(".gz")
+    kind = infer_format(path)
+    if kind == "fasta":
         return "fasta"
-    if name.endswith(".csv") and not path.lower().endswith(".gz"):
+    if kind == "csv" and not compressed:
         return "csv"
-    if name.endswith(".json") and not path.lower().endswith(".gz"):
+    if Path(path).suffix.lower() == ".json":
         return "json"
-    return None
+    raise ConfigError(f"--out {path}: unknown output type (use .fasta/.fa[.gz], .csv or .json)")
 
 
 def selector_params(args: argparse.Namespace) -> dict[str, Any]:
     """The selector parameters given on the command line, for ``args.method``.
 
     Raises:
-        ValueError: an option that does not apply to the method.
+        ConfigError: an option that does not apply to the method.
     """
-    params: dict[str, Any] = {"pruning_rate": args.pruning_rate, "n_select": args.n_select}
-    for dest, (param, methods) in METHOD_OPTIONS.items():
-        value = getattr(args, dest)
-        if value is None:
-            continue
-        if args.method not in methods:
-            option = "--" + dest.replace("_", "-")
-            raise ValueError(f"{option} does not apply to --method {args.method}")
-        params[param] = value
-    if args.method in METHOD_OPTIONS["seed"][1]:
-        params.setdefault("random_state", 0)
-    return params
+    from biocoreset_viz.selection.controls import selector_params as from_controls
+
+    values = {parameter: getattr(args, option_dest(parameter)) for parameter in CONTROLS}
+    return from_controls(args.method, values, strict=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    from biocoreset_viz.errors import InputError
     from biocoreset_viz.runs import read_manifest, run_sequences
-    from biocoreset_viz.selection import select_from_run
+    from biocoreset_viz.selection.api import select_from_run
 
     run_dir = Path(args.run_dir)
-    kinds = [(path, _output_kind(path)) for path in args.out]
-    unknown = [path for path, kind in kinds if kind is None]
-    if unknown:
-        return _fail(
-            f"--out {unknown[0]}: unknown output type (use .fasta/.fa[.gz], .csv or .json)"
-        )
-    try:
-        params = selector_params(args)
-    except ValueError as error:
-        return _fail(str(error))
-
+    kinds = [(path, output_kind(path)) for path in args.out]
+    params = selector_params(args)
     manifest = read_manifest(run_dir)  # RunDirectoryError when not a run
     sequences = None
     if args.method == "identity" or any(kind == "fasta" for _, kind in kinds):
         sequences = run_sequences(run_dir, manifest, args.input)
-
-    try:
-        selection = select_from_run(
-            run_dir,
-            args.method,
-            name=args.name,
-            save=not args.no_save,
-            sequences=sequences,
-            **params,
-        )
-    except InputError:
-        raise
-    except ValueError as error:
-        return _fail(str(error))
-
-    print(
-        f"selected {selection.n:,} of {selection.n_total:,} sequences "
-        f"({selection.n / selection.n_total:.2%}) with {args.method}"
+    selection = select_from_run(
+        run_dir,
+        args.method,
+        name=args.name,
+        save=not args.no_save,
+        sequences=sequences,
+        allow_partial=args.allow_partial,
+        score=args.score,
+        **params,
     )
+    _report(selection, run_dir, saved=not args.no_save)
+    for path, kind in kinds:
+        if kind == "fasta":
+            selection.to_fasta(path, sequences)
+            _note_escaped_ids(selection, path)
+        elif kind == "csv":
+            selection.to_csv(path)
+        else:
+            selection.save(path)
+        print(f"wrote {path}")
+    return 0
+
+
+def _note_escaped_ids(selection: Any, path: str) -> None:
+    """Say when ids were percent-escaped in a FASTA (whitespace would have cut them)."""
+    from biocoreset_viz.sequences import escape_fasta_id
+
+    ids = [] if selection.ids is None else [str(i) for i in selection.ids]
+    escaped = [(i, escape_fasta_id(i)) for i in ids if escape_fasta_id(i) != i]
+    if escaped:
+        original, written = escaped[0]
+        print(
+            f"note: {len(escaped):,} ids hold spaces, tabs or control characters and are "
+            f"percent-escaped in {path} (first: {original!r} -> {written!r}); the CSV and "
+            "JSON exports keep every id as it is"
+        )
+
+
+def _report(selection: Any, run_dir: Path, *, saved: bool) -> None:
+    """Print what was selected: the size, CCI's cutoff and strata or the cluster count."""
+    partial = selection.partial
+    there = selection.n_total if partial is None else partial.get("rows") or selection.n_total
+    score = selection.summary.get("score")
+    print(
+        f"selected {selection.n:,} of {there:,} sequences "
+        f"({selection.n / there:.2%}) with {selection.method}"
+        + (f" ranking by {score}" if score else "")
+    )
+    if partial is not None:
+        ignored = len(partial.get("ignored_files") or [])
+        print(
+            f"partial run (--allow-partial): {there:,} of its {selection.n_total:,} sequences "
+            "are scored"
+            + (f"; {ignored} file(s) not among its shards ignored" if ignored else "")
+            + "; the selection records it"
+        )
     summary = selection.summary
     if selection.method == "cci":
         cutoff = summary.get("cutoff_value")
@@ -202,14 +259,5 @@ def run(args: argparse.Namespace) -> int:
         )
     elif "n_clusters" in summary:
         print(f"{summary['n_clusters']:,} clusters")
-    if not args.no_save:
+    if saved:
         print(f"saved {selection.path_in_run(run_dir, selection.name)}")
-    for path, kind in kinds:
-        if kind == "fasta":
-            selection.to_fasta(path, sequences)
-        elif kind == "csv":
-            selection.to_csv(path)
-        else:
-            selection.save(path)
-        print(f"wrote {path}")
-    return 0

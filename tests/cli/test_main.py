@@ -10,6 +10,18 @@ import pytest
 from biocoreset_viz.cli import build_parser, main
 
 
+def _corrupt_gzip() -> bytes:
+    import gzip
+
+    data = bytearray(gzip.compress(b">a\nACGUACGUAGCUAGCUAGCUAGCUGAUCGAUCGAUGCUAGC\n" * 500))
+    for k in range(8):
+        data[20 + k] ^= 0x5A  # inside the first deflate block: zlib.error
+    return bytes(data)
+
+
+CORRUPT_GZIP = _corrupt_gzip()
+
+
 def test_info_prints_correct_statistics(tmp_path, capsys):
     path = tmp_path / "a.fa"
     path.write_text(">a\nACGU\n>b\nacguac\n>c\nACGU\n")
@@ -34,6 +46,7 @@ def test_info_prints_correct_statistics(tmp_path, capsys):
         (b">a\nACGU\n>a\nACGU\n", "duplicate id"),
         (b">a\n\x00\x01\x02\n", "binary content"),
         (b">a\nAC\xe9GU\n", "not UTF-8"),
+        (CORRUPT_GZIP, "corrupt gzip data: Error -3"),  # was a zlib.error traceback
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, content, expected):
@@ -72,3 +85,26 @@ def test_console_script_runs_as_a_process(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "molecule           protein" in done.stdout
+
+
+def test_output_cut_short_by_head_ends_quietly(tmp_path):
+    """``biocoreset info FILE | head -1`` (issue 15): was a BrokenPipeError traceback."""
+    path = tmp_path / "a.fa"
+    path.write_text("".join(f">r{i}\nACGUACGU\n" for i in range(50)))
+    command = [sys.executable, "-m", "biocoreset_viz", "info", str(path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader is gone before the output comes, as head's may be
+    _, err = process.communicate(timeout=120)
+    assert err == b""
+    assert process.returncode == 141
+
+
+def test_an_unreadable_file_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
+    from support.permissions import make_unreadable
+
+    path = tmp_path / "secret.fa"
+    path.write_text(">a\nACGU\n")
+    make_unreadable(path, monkeypatch)
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err  # was a PermissionError traceback
+    assert err == f"biocoreset info: error: {path}: cannot open: Permission denied\n"

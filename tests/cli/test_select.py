@@ -7,9 +7,13 @@ import pandas as pd
 import pytest
 
 from biocoreset_viz.cli import main
+from biocoreset_viz.cli.select import ARGUMENTS, METHOD_HELP, SIZE, output_kind
+from biocoreset_viz.errors import ConfigError
 from biocoreset_viz.runs import ScoreTable, read_json, run_sequences, write_json
-from biocoreset_viz.selection import CoverageCentric, Selection, TopInfluence
-from biocoreset_viz.sequences import read_sequences
+from biocoreset_viz.selection import METHODS, CoverageCentric, Selection, TopInfluence
+from biocoreset_viz.selection.controls import CONTROLS, applies_to
+from biocoreset_viz.selection.engine import STRATA_KINDS
+from biocoreset_viz.sequences import FASTA_SUFFIXES, read_sequences
 
 N_TOTAL = 200
 
@@ -92,6 +96,18 @@ def test_other_score_methods_run(tmp_path, method: str) -> None:
     assert Selection.load(saved).method == method
 
 
+def test_score_option_picks_the_score_variant(tmp_path, capsys) -> None:
+    run_dir, _, _ = write_run(tmp_path)
+    arguments = ["select", str(run_dir), "--method", "topi", "--n-select", "15", "--no-save"]
+    assert main([*arguments, "--score", "loss"]) == 0
+    assert "with topi ranking by loss" in capsys.readouterr().out
+    assert main([*arguments, "--score", "length_adjusted", "--out", str(tmp_path / "c.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "c.csv")) == 15
+    assert main([*arguments, "--score", "best"]) == 2
+    error = capsys.readouterr().err
+    assert "unknown score 'best'" in error and error.count("\n") == 1
+
+
 def test_diversity_uses_the_run_embeddings(tmp_path) -> None:
     run_dir, _, _ = write_run(tmp_path, embeddings=True)
     status = main(
@@ -148,6 +164,42 @@ def test_option_of_another_method_is_refused(tmp_path, capsys) -> None:
         capsys,
     )
     assert "--strata does not apply to --method topi" in err
+
+
+@pytest.mark.parametrize(
+    ("method", "option", "value"),
+    [("topi", "--seed", "1"), ("cci", "--strategy", "kcenter"), ("random", "--coverage", "0.5")],
+)
+def test_every_misplaced_option_is_one_line(tmp_path, capsys, method, option, value) -> None:
+    run_dir, _, _ = write_run(tmp_path)
+    err = run_failing(
+        ["select", str(run_dir), "--method", method, "--n-select", "3", option, value], capsys
+    )
+    assert err == f"biocoreset select: error: {option} does not apply to --method {method}\n"
+
+
+def test_every_control_is_an_option_in_the_section_of_its_methods() -> None:
+    assert list(ARGUMENTS) == list(CONTROLS)
+    for parameter, argument in ARGUMENTS.items():
+        methods = [method for method in METHODS if applies_to(parameter, method)]
+        if argument.section == SIZE:
+            assert methods == list(METHODS)
+        elif argument.section is None:
+            assert len(methods) > 1
+        else:
+            assert methods == [argument.section], parameter
+    assert ARGUMENTS["strata"].choices == STRATA_KINDS
+    assert list(METHOD_HELP) == list(METHODS)
+
+
+def test_output_kinds_follow_the_sequence_suffixes() -> None:
+    for suffix in FASTA_SUFFIXES:
+        assert output_kind(f"c{suffix}") == output_kind(f"C{suffix.upper()}.gz") == "fasta"
+    assert output_kind("ids.csv") == "csv"
+    assert output_kind("coreset.JSON") == "json"
+    for refused in ("ids.csv.gz", "c.json.gz", "c.txt", "fasta"):
+        with pytest.raises(ConfigError, match="unknown output type"):
+            output_kind(refused)
 
 
 def test_unknown_output_type_is_refused(tmp_path, capsys) -> None:
@@ -220,3 +272,118 @@ def test_recorded_input_that_vanished_says_what_to_pass(tmp_path, capsys) -> Non
         capsys,
     )
     assert "recorded in the manifest is missing; pass --input FASTA" in err
+
+
+# ------------------------------------- partial runs and hostile input (issue 15)
+
+
+def _select(run_dir, *options: str) -> list[str]:
+    return ["select", str(run_dir), "--method", "topi", "--pruning-rate", "0.5", *options]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("killed", "status 'scoring'"),
+        ("deleted", "1 of its 10 score shards is missing"),
+        ("duplicated", "not among the run's shards (part-00010.parquet"),
+    ],
+)
+def test_select_refuses_a_partial_or_damaged_run_in_one_line(tmp_path, capsys, damage, message):
+    from support.runs import scored_run, set_status
+
+    run_dir, _ = scored_run(tmp_path)
+    scores = run_dir / "scores"
+    if damage == "killed":  # before: "selected 200 of 400", exit 0
+        set_status(run_dir, "scoring")
+        for part in range(2, 10):
+            (scores / f"part-{part:05d}.parquet").unlink()
+    elif damage == "deleted":  # before: 1,800 rows, exported index off the input order
+        (scores / "part-00003.parquet").unlink()
+    else:  # before: 2,200 rows, duplicate ids in the coreset
+        (scores / "part-00010.parquet").write_bytes((scores / "part-00000.parquet").read_bytes())
+    assert main(_select(run_dir)) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("biocoreset select: error: ") and error.count("\n") == 1
+    assert message in error and "--allow-partial" in error
+    assert not (run_dir / "selections").exists()
+
+
+def test_allow_partial_selects_from_what_is_there_and_says_so(tmp_path, capsys):
+    from support.runs import scored_run
+
+    run_dir, frame = scored_run(tmp_path)
+    (run_dir / "scores" / "part-00003.parquet").unlink()
+    out = tmp_path / "coreset.csv"
+    assert main(_select(run_dir, "--allow-partial", "--out", str(out))) == 0
+    printed = capsys.readouterr().out
+    assert "selected 180 of 360 sequences" in printed
+    assert "partial run (--allow-partial): 360 of its 400 sequences are scored" in printed
+    exported = pd.read_csv(out)
+    assert exported["id"].tolist() == frame["id"].to_numpy()[exported["index"]].tolist()
+    saved = Selection.load(run_dir, "topi-n180-partial")
+    assert saved.n_total == 400 and saved.partial["missing_shards"] == [3]
+    assert saved.partial["rows"] == 360
+
+
+def test_select_in_a_read_only_run_directory_is_one_line(tmp_path, capsys, monkeypatch):
+    import os
+
+    run_dir, _, _ = write_run(tmp_path)
+    run_dir.chmod(0o555)
+    try:
+        if os.access(run_dir, os.W_OK):  # root writes anywhere: fail as the kernel would
+            from biocoreset_viz import runs
+
+            real = runs.atomic_write_bytes
+
+            def refuse(path, data):
+                if str(path).startswith(str(run_dir)):
+                    raise PermissionError(13, "Permission denied", str(path))
+                return real(path, data)
+
+            monkeypatch.setattr(runs, "atomic_write_bytes", refuse)
+        assert main(["select", str(run_dir), "--pruning-rate", "0.9"]) == 2
+    finally:
+        run_dir.chmod(0o755)
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1  # was a PermissionError traceback
+    assert "cannot save the selection in selections/ (Permission denied)" in error
+    assert "--no-save" in error
+    assert main(["select", str(run_dir), "--pruning-rate", "0.9", "--no-save"]) == 0
+
+
+def test_absurd_strata_and_an_empty_coreset_are_refused_at_once(tmp_path, capsys):
+    run_dir, _, _ = write_run(tmp_path)
+    assert main(["select", str(run_dir), "--pruning-rate", "0.5", "--strata", "100000000"]) == 2
+    error = capsys.readouterr().err  # before: minutes and 20 GB (2,000 scores)
+    assert "n_strata must be an integer in [1, 1,000]" in error and error.count("\n") == 1
+    assert main(["select", str(run_dir), "--pruning-rate", "0.999"]) == 2
+    error = capsys.readouterr().err  # before: an empty selection saved, exit 0
+    assert "the coreset would be empty" in error and error.count("\n") == 1
+    assert not (run_dir / "selections").exists()
+
+
+def test_a_fasta_of_ids_with_spaces_reads_back(tmp_path, capsys):
+    """Ids with spaces (a CSV input): before, the coreset FASTA did not re-read
+    ('duplicate id' on '<iframe ...')."""
+    from biocoreset_viz.sequences import read_ids, unescape_fasta_id
+
+    run_dir, fasta, frame = write_run(tmp_path)
+    hostile = [f'<iframe src="x"> {i}' if i % 3 == 0 else f"rna {i}" for i in range(N_TOTAL)]
+    table = ScoreTable.load(run_dir)
+    table.frame["id"] = hostile
+    table.save(run_dir)
+    pool = tmp_path / "pool.csv"
+    pd.DataFrame({"id": hostile, "sequence": read_sequences(fasta).sequences}).to_csv(
+        pool, index=False
+    )
+    out, ids = tmp_path / "coreset.fasta", tmp_path / "coreset.csv"
+    arguments = ["select", str(run_dir), "--pruning-rate", "0.9", "--input", str(pool)]
+    assert main([*arguments, "--out", str(out), "--out", str(ids), "--no-save"]) == 0
+    assert "ids hold spaces, tabs or control characters and are percent-escaped" in (
+        capsys.readouterr().out
+    )
+    back = read_sequences(out)
+    assert [unescape_fasta_id(i) for i in back.ids] == read_ids(ids)
+    assert set(read_ids(ids)) <= set(hostile)

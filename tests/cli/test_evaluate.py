@@ -68,7 +68,8 @@ def test_help_lists_the_options(capsys) -> None:
     assert stop.value.code == 0
     text = capsys.readouterr().out
     for option in ("--selections", "--seeds", "--pruning-rate", "--budget", "--epochs", "--steps",
-                   "--layers", "--tasks", "--structure-source", "--demo", "--overwrite"):  # fmt: skip
+                   "--tokens", "--layers", "--tasks", "--structure-source", "--bprna", "--demo",
+                   "--overwrite"):  # fmt: skip
         assert option in text
 
 
@@ -82,6 +83,19 @@ def test_help_lists_the_options(capsys) -> None:
         (["{run}", "--threads", "0"], "--threads must be >= 1, got 0"),
         (["{run}", "--selections", "cci,best", *TINY_OPTIONS], "unknown subset 'best'"),
         (["{missing}"], "not a run directory"),
+        (["{run}", "--bprna", "{missing}"], "read only with structure_source 'bprna'"),
+        (
+            [
+                "{run}",
+                "--tasks",
+                "structure",
+                "--structure-source",
+                "bprna",
+                "--bprna",
+                "{missing}",
+            ],
+            "no such file: the bpRNA-derived structure set (bprna.csv.gz)",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, arguments, message) -> None:
@@ -108,6 +122,13 @@ def test_a_tiny_evaluation_prints_its_table_and_resumes(tmp_path, capsys) -> Non
     first = capsys.readouterr().out
     assert first.count("finished ") == 4
     assert "| cci | 2 |" in first and "mlm perplexity ↓" in first
+    # the paired comparison of the two, with its interval and verdict
+    assert "Paired comparisons" in first
+    (row,) = [line for line in first.splitlines() if line.startswith("| cci | full |")]
+    assert row.count("[") == 1 and row.rstrip(" |").split("| ")[-1] in (
+        "better", "worse", "no detectable difference"
+    )  # fmt: skip
+    assert "floor: mlm perplexity" in first
     curves = pd.read_parquet(run_dir / "evaluation" / "curves.parquet")
     assert set(curves["subset"]) == {"cci", "full"}
     assert set(curves["seed"]) == {0, 1}
@@ -117,6 +138,19 @@ def test_a_tiny_evaluation_prints_its_table_and_resumes(tmp_path, capsys) -> Non
     assert "finished " not in second
     table = [line for line in first.splitlines() if line.startswith("|")]
     assert table == [line for line in second.splitlines() if line.startswith("|")]
+
+
+def test_one_seed_under_equal_tokens_prints_no_spread_not_plus_minus_zero(tmp_path, capsys):
+    run_dir = write_run(tmp_path, n=80)
+    arguments = ["evaluate", str(run_dir), "--selections", "topi,random,full", "--seeds", "1"]
+    assert main([*arguments, *TINY_OPTIONS, "--budget", "tokens", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "n = 1, no spread" in out and "± 0.000" not in out
+    assert "budget: equal tokens" in out
+    curves = pd.read_parquet(run_dir / "evaluation" / "curves.parquet")
+    assert set(curves["budget"]) == {"tokens"}
+    last = curves.groupby("subset")["tokens_seen"].max()
+    assert last.max() - last.min() < 1024  # the same tokens, to within one batch
 
 
 @pytest.mark.slow
