@@ -60,6 +60,12 @@ SCORE_DESCRIPTIONS = {
     "gradient_norm": "the gradient norm without the Fisher, ‖g‖ (√s with F = 1)",
 }
 AdjustmentMethod = Literal["isotonic", "bins"]
+# what the dashboard's menu calls each base score (a length-adjusted one adds a prefix)
+_SCORE_LABELS = {
+    SELF_INFLUENCE: "self-influence",
+    "loss": "loss",
+    "gradient_norm": "gradient norm (no Fisher)",
+}
 
 
 def _check_inputs(scores: np.ndarray, lengths: np.ndarray) -> None:
@@ -182,6 +188,16 @@ def adjusted_column(name: str) -> str | None:
     if name.endswith(ADJUSTED_SUFFIX):
         return name[: -len(ADJUSTED_SUFFIX)]
     return None
+
+
+def score_label(name: str) -> str:
+    """A score's name in plain words, e.g. ``"length-adjusted self-influence"``."""
+    if name == LENGTH_ADJUSTED:
+        return f"length-adjusted {_SCORE_LABELS[SELF_INFLUENCE]}"
+    if name.endswith(ADJUSTED_SUFFIX):
+        base = name.removesuffix(ADJUSTED_SUFFIX)
+        return f"length-adjusted {_SCORE_LABELS.get(base, base)}"
+    return _SCORE_LABELS.get(name, name)
 
 
 def available_scores(columns: Iterable[str]) -> list[str]:

@@ -19,6 +19,7 @@ from biocoreset_viz.score_variants import (
     SELF_INFLUENCE,
     adjusted_column,
     available_scores,
+    score_label,
     score_values,
 )
 
@@ -56,7 +57,7 @@ class ScoreChoice(param.Parameterized):
         choices = score_choices(frame)
         if score not in choices:
             raise ConfigError(f"score {score!r} is not offered by this run; have {choices}")
-        self.param.score.objects = choices
+        self.param.score.objects = {score_label(name): name for name in choices}
         self.score = score
         self._score_frame = frame
         self._score_arrays: dict[str, np.ndarray] = {SELF_INFLUENCE: self_influence}

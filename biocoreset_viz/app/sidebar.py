@@ -33,7 +33,7 @@ LIVE_UP_TO = 200_000
 SEED_MAX = 2**31 - 1
 
 EXPLANATION = """
-**Score ranked by**: self-influence (the paper's score), `length_adjusted` (over
+**Score ranked by**: self-influence (the paper's score), length-adjusted (over
 the typical self-influence at that length: self-influence favours short
 sequences), the loss alone or the gradient norm without the Fisher (cheap
 baselines from the same scoring pass), as the run's scores allow.

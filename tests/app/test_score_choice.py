@@ -44,6 +44,20 @@ def test_the_choices_are_what_the_scores_allow() -> None:
     ]
 
 
+def test_the_menu_names_each_score_in_plain_words() -> None:
+    store = DataStore(table=length_effect_table(), umap=False)
+    assert store.param.score.names == {
+        "self-influence": "self_influence",
+        "loss": "loss",
+        "gradient norm (no Fisher)": "gradient_norm",
+        "length-adjusted self-influence": "length_adjusted",
+        "length-adjusted loss": "loss_length_adjusted",
+        "length-adjusted gradient norm (no Fisher)": "gradient_norm_length_adjusted",
+    }
+    store.score = "length_adjusted"  # the values stay the score names
+    assert store.selection.summary["score"] == "length_adjusted"
+
+
 def test_the_store_ranks_by_the_chosen_score() -> None:
     table = length_effect_table()
     store = DataStore(table=table, umap=False, method="topi", pruning_rate=0.9)
