@@ -8,11 +8,10 @@ importing it in a fresh interpreter.
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.imports import modules_loaded_by
 
 PACKAGE = Path(__file__).resolve().parents[1] / "biocoreset_viz"
 # Notebook and dashboard libraries: the faces' business, never the core's at import time.
@@ -102,12 +101,8 @@ def test_the_library_never_calls_its_faces():
 
 
 def test_importing_the_dashboard_loads_no_torch():
-    code = (
-        "import sys, biocoreset_viz.app.dashboard, biocoreset_viz.app.server; "
-        "print(sorted(m for m in ('torch', 'esm', 'transformers') if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    imports = "biocoreset_viz.app.dashboard, biocoreset_viz.app.server"
+    assert modules_loaded_by(imports, ("torch", "esm", "transformers")) == []
 
 
 @pytest.mark.parametrize("path", _modules(), ids=_name)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
+from support.imports import modules_loaded_by
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,15 +53,8 @@ def test_every_public_name_resolves():
 
 
 def test_importing_the_package_loads_no_heavy_dependency():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, biocoreset_viz, biocoreset_viz.cli; "
-        "print(sorted(m for m in ('torch', 'panel', 'holoviews', 'umap') if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    watched = ("torch", "panel", "holoviews", "umap")
+    assert modules_loaded_by("biocoreset_viz, biocoreset_viz.cli", watched) == []
 
 
 def test_every_subpackage_is_listed_for_the_wheel():
