@@ -59,8 +59,8 @@ from biocoreset_viz.app.loading import (
     load_run_sequences,
     load_score_table,
     neighbour_index,
-    umap_job,
 )
+from biocoreset_viz.app.map_projection import MapProjection
 from biocoreset_viz.app.score_choice import ScoreChoice
 from biocoreset_viz.coverage import (
     EmbeddingCoverage,
@@ -72,10 +72,6 @@ from biocoreset_viz.errors import BiocoresetError, ConfigError
 from biocoreset_viz.plots import RASTERIZE_ABOVE, ScoreBins, label_groups, map_frame
 from biocoreset_viz.projection import (
     ProjectionSettings,
-    find_projection,
-    pca_coordinates,
-    points_in_polygon,
-    read_projection,
 )
 from biocoreset_viz.runs import ScoreTable
 from biocoreset_viz.score_variants import SELF_INFLUENCE
@@ -111,8 +107,6 @@ TABLE_ROWS = 2_000
 SELECTION_CACHE = 8
 # α values the slider offers (its step)
 ALPHA_STEP = 0.01
-# smaller pools get no UMAP map (too few neighbours), only PCA
-MIN_UMAP_POINTS = 16
 
 # Slow selections of every session share two worker threads.
 _SELECT_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="biocoreset-select")
@@ -122,7 +116,7 @@ def _label(parameter: str) -> str:
     return CONTROLS[parameter].label
 
 
-class DataStore(CoresetExports, ScoreChoice, param.Parameterized):
+class DataStore(CoresetExports, ScoreChoice, MapProjection, param.Parameterized):
     """One run's scores, the selection controls, and every view's data.
 
     Create it from a run directory (read once per process) or from a
@@ -198,13 +192,6 @@ class DataStore(CoresetExports, ScoreChoice, param.Parameterized):
     )
     busy = param.String(
         default="", doc="What is being selected in the background ('' when nothing)."
-    )
-    projection_kind = param.Selector(
-        default="none", objects=["none", "pca", "umap"], doc="What the map currently shows."
-    )
-    projection_status = param.String(default="", doc="One line about the map's projection.")
-    brushed = param.Array(
-        default=np.empty(0, dtype=np.int64), doc="Indices inside the box or lasso drawn on the map."
     )
     highlighted = param.Array(
         default=np.empty(0, dtype=np.int64), doc="Indices of uploaded ids to highlight."
@@ -566,33 +553,7 @@ class DataStore(CoresetExports, ScoreChoice, param.Parameterized):
             summary["nn_metric"] = self.neighbours.metric
         return summary
 
-    # ----------------------------------------------------------- projection
-
-    def _init_projection(self, projection: pd.DataFrame | None, umap: bool) -> None:
-        if projection is not None:
-            self.use_projection(projection, "umap")
-            return
-        if self.embeddings is None:
-            self.projection_status = "This run has no embeddings: no map."
-            return
-        if self.run_dir is not None:
-            found = find_projection(self.run_dir, self.umap_settings)
-            if found is not None:
-                self.use_projection(read_projection(found, self.n_total), "umap")
-                return
-        coordinates = pca_coordinates(self.embeddings)
-        pca = pd.DataFrame(
-            {
-                "index": self.frame["index"].to_numpy(),
-                "x": coordinates[:, 0],
-                "y": coordinates[:, 1],
-            }
-        )
-        self.use_projection(pca, "pca")
-        if umap and self.n_total >= MIN_UMAP_POINTS:
-            self.start_umap()
-        else:
-            self.projection_status = "PCA of the embeddings."
+    # ----------------------------------------------------------- map
 
     def hover_columns(self) -> tuple[str, ...]:
         """The columns a point's tooltip shows (none above :data:`RASTERIZE_ABOVE`: no tooltips)."""
@@ -600,58 +561,6 @@ class DataStore(CoresetExports, ScoreChoice, param.Parameterized):
             return ()
         first_label = () if self.label_column is None else (self.label_column,)
         return ("id", "length", "self_influence", *first_label)
-
-    def use_projection(self, projection: pd.DataFrame, kind: str) -> None:
-        """Show ``projection`` (``index``, ``x``, ``y``) on the map; ``kind`` is ``pca`` or ``umap``."""
-        self._map_base = map_frame(projection, self.frame, None, hover=self.hover_columns())
-        self._map_coordinates = (
-            self._map_base["x"].to_numpy(np.float64),
-            self._map_base["y"].to_numpy(np.float64),
-        )
-        settings = self.umap_settings
-        self.projection_status = (
-            f"UMAP of the embeddings ({settings.metric}, n_neighbors={settings.n_neighbors}, "
-            f"min_dist={settings.min_dist})."
-            if kind == "umap"
-            else "PCA of the embeddings."
-        )
-        self.brushed = np.empty(0, dtype=np.int64)
-        self.projection_kind = kind
-
-    def start_umap(self) -> Future:
-        """Compute (or reuse) the UMAP map in the background; :meth:`poll_projection` applies it."""
-        source: Any = self.run_dir if self.run_dir is not None else self.table
-        key = str(self.run_dir) if self.run_dir is not None else id(self.table)
-        job = umap_job(source, key, self.umap_settings)
-        self._umap_job = job
-        self.projection_status = "PCA of the embeddings; UMAP is being computed in the background…"
-        return job
-
-    @property
-    def projection_pending(self) -> bool:
-        """Whether a background UMAP is awaited (:meth:`poll_projection` applies it)."""
-        return self._umap_job is not None
-
-    def poll_projection(self) -> bool:
-        """Apply a finished UMAP computation; ``True`` once there is nothing left to wait for."""
-        job = self._umap_job
-        if job is None:
-            return True
-        if not job.done():
-            return False
-        self._umap_job = None
-        error = job.exception()
-        if error is not None:
-            self.projection_status = f"PCA of the embeddings (UMAP failed: {error})."
-        else:
-            self.use_projection(job.result(), "umap")
-        return True
-
-    def wait_for_projection(self, timeout: float | None = None) -> None:
-        """Block until the background UMAP is done and apply it (for notebooks and tests)."""
-        if self._umap_job is not None:
-            self._umap_job.exception(timeout=timeout)
-        self.poll_projection()
 
     def map_frame(self) -> pd.DataFrame | None:
         """The map's points: ``x``, ``y``, ``index``, ``status``, hover columns and, when
@@ -692,27 +601,7 @@ class DataStore(CoresetExports, ScoreChoice, param.Parameterized):
         )
         return map_frame(points, self.frame, None, hover=self.hover_columns())
 
-    # ----------------------------------------------------- brushing, table
-
-    def brush_box(self, x0: float, y0: float, x1: float, y1: float) -> None:
-        """List the sequences inside a box drawn on the map."""
-        if self._map_coordinates is None:
-            return
-        x, y = self._map_coordinates
-        left, right = sorted((x0, x1))
-        bottom, top = sorted((y0, y1))
-        inside = (x >= left) & (x <= right) & (y >= bottom) & (y <= top)
-        self.brushed = np.flatnonzero(inside)
-
-    def brush_lasso(self, xs: Any, ys: Any) -> None:
-        """List the sequences inside a lasso polygon drawn on the map."""
-        if self._map_coordinates is None:
-            return
-        x, y = self._map_coordinates
-        self.brushed = np.flatnonzero(points_in_polygon(x, y, xs, ys))
-
-    def clear_brush(self) -> None:
-        self.brushed = np.empty(0, dtype=np.int64)
+    # ----------------------------------------------------------- table
 
     def table_rows(self, limit: int = TABLE_ROWS) -> tuple[pd.DataFrame, str]:
         """The rows the sequence table lists, and a caption saying which they are.

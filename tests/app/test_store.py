@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import tempfile
-import threading
 import time
 
 import numpy as np
@@ -13,12 +12,10 @@ import pandas as pd
 import pytest
 from support.app_runs import XSS_ID, write_run
 
-from biocoreset_viz.app import loading as app_loading
 from biocoreset_viz.app import store as app_store
 from biocoreset_viz.app.store import MAP_STATUS, DataStore
 from biocoreset_viz.coverage import embedding_coverage, label_coverage, stratum_coverage
 from biocoreset_viz.errors import ConfigError, RunDirectoryError
-from biocoreset_viz.projection import points_in_polygon
 from biocoreset_viz.runs import curves_path
 from biocoreset_viz.selection import (
     RandomSelection,
@@ -186,43 +183,6 @@ def test_label_and_neighbour_figures_follow_the_selection(store) -> None:
     np.testing.assert_array_equal(store.neighbours.pruned, exact.pruned)
     np.testing.assert_allclose(store.neighbours.distances, exact.distances, rtol=1e-9)
     assert store.summary["nn_median"] == pytest.approx(exact.median)
-
-
-def test_the_cached_umap_map_is_used_and_brushing_lists_a_region(store) -> None:
-    assert store.projection_kind == "umap"
-    frame = store.map_frame()
-    assert (frame["status"] == "coreset").sum() == store.selection.n
-    x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
-    store.brush_box(x.min() - 1, y.min() - 1, float(np.median(x)), y.max() + 1)
-    assert set(store.brushed) == set(np.flatnonzero(x <= np.median(x)))
-    rows, caption = store.table_rows()
-    assert caption.startswith(f"{len(store.brushed):,} sequences in the region")
-    assert (rows["status"] == "coreset").sum() == store.selected[store.brushed].sum()
-    triangle = ([x.min() - 1, x.max() + 1, x.min() - 1], [y.min() - 1, y.min() - 1, y.max() + 1])
-    store.brush_lasso(*triangle)
-    assert set(store.brushed) == set(np.flatnonzero(points_in_polygon(x, y, *triangle)))
-    store.clear_brush()
-    rows, caption = store.table_rows()
-    assert "in the coreset" in caption and len(rows) == store.selection.n
-    assert rows["self_influence"].is_monotonic_decreasing
-
-
-def test_pca_is_shown_until_the_background_umap_arrives(tmp_path, monkeypatch) -> None:
-    run_dir = write_run(tmp_path, n=120)
-    release = threading.Event()
-
-    def slow_umap(source, **settings):
-        release.wait(10)
-        return pd.DataFrame({"index": np.arange(120), "x": np.zeros(120), "y": np.ones(120)})
-
-    monkeypatch.setattr(app_loading, "project_umap", slow_umap)
-    store = DataStore(run_dir)
-    assert store.projection_kind == "pca" and "being computed" in store.projection_status
-    assert store.poll_projection() is False
-    release.set()
-    store.wait_for_projection(timeout=10)
-    assert store.projection_kind == "umap"
-    assert store.map_frame()["y"].eq(1.0).all()
 
 
 def test_uploaded_ids_are_highlighted(store) -> None:
