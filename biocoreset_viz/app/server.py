@@ -69,6 +69,8 @@ def check_served_runs(
     run = Path(run_dir) if run_dir is not None else default_run_dir()
     if root is None and run.is_dir() and not ScoreTable.exists(run) and find_runs(run):
         return None, run.resolve()
+    if root is None and not run.exists():
+        raise RunDirectoryError(f"{run_dir}: no such run directory")
     base = Path(root).resolve() if root is not None else run.resolve()
     if not base.is_dir():
         raise RunDirectoryError(f"{root}: the root folder does not exist")

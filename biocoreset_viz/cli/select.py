@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from biocoreset_viz.cli import add_command
-from biocoreset_viz.selection.controls import CONTROLS, DEFAULT_SEED
+from biocoreset_viz.errors import ConfigError
+from biocoreset_viz.selection.controls import CONTROLS, DEFAULT_SEED, in_control_terms
 
 METHOD_HELP = {
     "cci": "Coverage-Centric Influence: hard cutoff, strata, balanced budgets (default)",
@@ -150,7 +151,6 @@ def output_kind(path: str) -> str:
     Raises:
         ConfigError: any other suffix (``.gz`` only after a FASTA suffix).
     """
-    from biocoreset_viz.errors import ConfigError
     from biocoreset_viz.sequences import infer_format
 
     compressed = path.lower().endswith(".gz")
@@ -187,16 +187,19 @@ def run(args: argparse.Namespace) -> int:
     sequences = None
     if args.method == "identity" or any(kind == "fasta" for _, kind in kinds):
         sequences = run_sequences(run_dir, manifest, args.input)
-    selection = select_from_run(
-        run_dir,
-        args.method,
-        name=args.name,
-        save=not args.no_save,
-        sequences=sequences,
-        allow_partial=args.allow_partial,
-        score=args.score,
-        **params,
-    )
+    try:
+        selection = select_from_run(
+            run_dir,
+            args.method,
+            name=args.name,
+            save=not args.no_save,
+            sequences=sequences,
+            allow_partial=args.allow_partial,
+            score=args.score,
+            **params,
+        )
+    except ConfigError as error:  # name each parameter by its option, as the user typed it
+        raise ConfigError(in_control_terms(str(error), style="option")) from None
     _report(selection, run_dir, saved=not args.no_save)
     for path, kind in kinds:
         if kind == "fasta":

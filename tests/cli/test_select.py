@@ -148,13 +148,13 @@ def test_fasta_without_a_known_input_says_what_to_pass(tmp_path, capsys) -> None
 def test_bad_pruning_rate_is_one_line(tmp_path, capsys) -> None:
     run_dir, _, _ = write_run(tmp_path)
     err = run_failing(["select", str(run_dir), "--pruning-rate", "1.5"], capsys)
-    assert "pruning_rate must be in [0, 1), got 1.5" in err
+    assert "error: --pruning-rate must be in [0, 1), got 1.5" in err  # the option, not pruning_rate
 
 
 def test_too_large_n_after_cutoff_is_one_line(tmp_path, capsys) -> None:
     run_dir, _, _ = write_run(tmp_path)
     err = run_failing(["select", str(run_dir), "--n-select", "190"], capsys)
-    assert "n_select=190 is larger than the 180 sequences" in err
+    assert "--n-select 190 is larger than the 180 sequences" in err
 
 
 def test_option_of_another_method_is_refused(tmp_path, capsys) -> None:
@@ -357,7 +357,7 @@ def test_absurd_strata_and_an_empty_coreset_are_refused_at_once(tmp_path, capsys
     run_dir, _, _ = write_run(tmp_path)
     assert main(["select", str(run_dir), "--pruning-rate", "0.5", "--strata", "100000000"]) == 2
     error = capsys.readouterr().err  # before: minutes and 20 GB (2,000 scores)
-    assert "n_strata must be an integer in [1, 1,000]" in error and error.count("\n") == 1
+    assert "--strata must be an integer in [1, 1,000]" in error and error.count("\n") == 1
     assert main(["select", str(run_dir), "--pruning-rate", "0.999"]) == 2
     error = capsys.readouterr().err  # before: an empty selection saved, exit 0
     assert "the coreset would be empty" in error and error.count("\n") == 1

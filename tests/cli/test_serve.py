@@ -12,7 +12,7 @@ def test_serve_command_refuses_a_bad_run_in_one_line(tmp_path, capsys) -> None:
     write_json(tmp_path / "manifest.json", {"model": "x"})
     assert main(["serve", str(tmp_path / "missing")]) == 2
     error = capsys.readouterr().err
-    assert error.startswith("biocoreset serve: error: ") and error.count("\n") == 1
+    assert error == f"biocoreset serve: error: {tmp_path / 'missing'}: no such run directory\n"
     assert main(["serve", str(tmp_path)]) == 2  # a manifest but no scores
     assert "not a run directory" in capsys.readouterr().err
 
