@@ -41,6 +41,12 @@ STATUS_LABELS = ("pruned", "coreset")  # category codes 0 and 1
 
 # Maps with more points than this are rasterized with datashader (and have no tooltips).
 RASTERIZE_ABOVE = 50_000
+# Options of a figure with few glyphs (bars, curves, density images): drawn on a 2-D
+# canvas, not with WebGL (HoloViews' default). WebGL pays for itself only with many
+# points; otherwise each redraw adds a GPU read-back and a copy to the page's canvas,
+# and in a browser without a GPU (software GL) that was about a fifth of Chromium's
+# time per control change of the dashboard (0.1 s of 0.5 s at 100,000 sequences).
+ON_CANVAS = {"backend_opts": {"plot.output_backend": "canvas"}}
 FIGURE_HEIGHT = 320
 # A title longer than this does not fit above a figure half as wide as a
 # 1,280-pixel page (beside the sidebar); figure functions shorten theirs to fit.

@@ -47,6 +47,7 @@ from biocoreset_viz.figure_style import (
     CUTOFF_COLOR,
     FIGURE_HEIGHT,
     HIGHLIGHT_COLOR,
+    ON_CANVAS,
     PRUNED_COLOR,
     RASTERIZE_ABOVE,
     SELECTED_COLOR,
@@ -288,6 +289,7 @@ def _bar_chart(
             "show_grid": True,
             "xlabel": x.label,
             "ylabel": y.label,
+            **ON_CANVAS,
             **options,
         }
     )
@@ -584,6 +586,7 @@ def neighbour_distance_plot(
         framewise=True,
         show_grid=True,
         tools=["hover"],
+        **ON_CANVAS,
     )
 
 
@@ -629,6 +632,7 @@ def learning_curves(
                 height=height,
                 legend_position="bottom_right",
                 show_grid=True,
+                **ON_CANVAS,
             )
         )
     return hv.Layout(panels).cols(2).opts(shared_axes=False)

@@ -14,8 +14,8 @@ label column) and the coreset on top, so pruned sequences stay visible:
   kept or pruned, and none while a box or lasso is drawn.
 
 Above :data:`~biocoreset_viz.figure_style.RASTERIZE_ABOVE` points the layers are
-rasterized with datashader (no tooltips then). Text from the data reaches Bokeh
-only as data values, which Bokeh renders as text.
+rasterized with datashader (no tooltips then). Text from the data (ids, labels)
+reaches Bokeh only as values that the tooltip shows, which Bokeh renders as text.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from biocoreset_viz.figure_style import (
     HIGHLIGHT_COLOR,
     LABEL_COLORS,
     NO_LABEL_COLOR,
+    ON_CANVAS,
     OTHER_COLOR,
     PRUNED_COLOR,
     RASTERIZE_ABOVE,
@@ -46,7 +47,14 @@ MAP_TOOLS = ("box_select", "lasso_select", "wheel_zoom", "pan", "reset")
 OTHER = "other"
 NO_LABEL = "(none)"
 # the tooltip's status line: is the hovered pool point in the coreset layer's data?
-_STATUS_JS = """
+# The tooltip's field of a point's index: "@{index}{status}" says whether the point is
+# in the coreset layer's data; "@{index}{id}" (any text column) looks its value up
+_INDEX_JS = """
+if (format !== "status") {
+  const values = texts == null ? null : texts.data[format];
+  const text = values == null ? null : values[Number(value)];
+  return text == null ? "(none)" : text;
+}
 const kept = coreset.data["index"];
 if (coreset.__bc_kept !== kept) {
   coreset.__bc_kept = kept;
@@ -121,17 +129,27 @@ def label_colours(categories: Any) -> dict[str, str]:
 
 
 def _points(frame: pd.DataFrame, axes: tuple[str, str], rows: Any = None, **params: Any) -> Any:
-    """Points of a :func:`map_frame` (its ``rows`` when given), axes named ``axes``."""
+    """Points of a :func:`map_frame` (its ``rows`` when given), axes named ``axes``.
+
+    The layers carry numbers only (and the ``colour`` they are coloured by): at each
+    update HoloViews scans every text value of a layer in Python (0.13 s per control
+    change at 20,000 points), so the tooltip looks ids and labels up by the point's
+    ``index`` instead (:func:`with_point_hover`).
+    """
     holoviews = hv()
     kdims = [holoviews.Dimension("x", label=axes[0]), holoviews.Dimension("y", label=axes[1])]
     vdims = [
         holoviews.Dimension(c, label=_LABELS.get(c, c))
         for c in frame.columns
-        if c not in ("x", "y", "status")
+        if c not in ("x", "y", "status") and (c == "colour" or not _is_text(frame[c]))
     ]
     columns = ["x", "y", *[d.name for d in vdims]]
     data = frame[columns] if rows is None else frame.loc[rows, columns]
     return holoviews.Points(data, kdims=kdims, vdims=vdims, **params)
+
+
+def _is_text(values: pd.Series) -> bool:
+    return values.dtype.kind not in "biuf"
 
 
 def _map_axes(projection: str) -> tuple[str, str]:
@@ -255,34 +273,47 @@ def equalized(counts: np.ndarray) -> np.ndarray:
     return levels
 
 
-def style_map(figure: Any, *, title: str, height: int = 420, legend: bool = True) -> Any:
-    """Size, title and legend of a map overlay."""
+def style_map(figure: Any, *, title: str, height: int = 420, rasterized: bool = False) -> Any:
+    """Size, title and legend of a map overlay (``rasterized``: density images, no legend)."""
     return figure.opts(
         title=fit_title(title),
         responsive=True,
         height=height,
         legend_position="top_right",
-        show_legend=legend,
+        show_legend=not rasterized,
+        **(ON_CANVAS if rasterized else {}),  # WebGL only for the points of a small pool
     )
 
 
-def with_point_hover(figure: Any, columns: tuple[str, ...]) -> Any:
+def with_point_hover(figure: Any, frame: pd.DataFrame, columns: tuple[str, ...]) -> Any:
     """One tooltip for an overlay of :func:`pool_points` and :func:`coreset_points`.
 
     The tooltip is the pool layer's, limited to the point under the pointer, and
     says whether that point is kept (it is in the coreset layer's data) or
-    pruned; it hides while a box or lasso is drawn. ``columns`` are the
-    :func:`map_frame` columns it lists. (Both layers need HoloViews' ``hover``
-    tool, which makes them carry those columns; the hook replaces its tooltips.)
+    pruned; it hides while a box or lasso is drawn. ``columns`` are the columns
+    of ``frame`` (the layers' :func:`map_frame`) it lists: numbers from the
+    layer's data, text (ids, labels) from columns sent once with the figure and
+    looked up by the point's ``index``. (Both layers need HoloViews' ``hover``
+    tool, which makes them carry their columns; the hook replaces its tooltips.)
     """
+    texts = {
+        c: np.array([None if v is None or v != v else str(v) for v in frame[c]], dtype=object)
+        for c in columns
+        if _is_text(frame[c])
+    }
     rows = [
-        (_LABELS.get(c, c), f"@{{{c}}}" + ("{%.3g}" if c == "self_influence" else ""))
+        (
+            _LABELS.get(c, c),
+            f"@{{index}}{{{c}}}"
+            if c in texts
+            else f"@{{{c}}}" + ("{%.3g}" if c == "self_influence" else ""),
+        )
         for c in columns
     ]
     rows.append(("status", "@{index}{status}"))
 
     def hook(plot: Any, element: Any) -> None:
-        from bokeh.models import CustomJS, CustomJSHover, HoverTool
+        from bokeh.models import ColumnDataSource, CustomJS, CustomJSHover, HoverTool
 
         layers = {sp.current_frame.label: sp for sp in plot.subplots.values() if sp.current_frame}
         canvas = plot.handles.get("plot")
@@ -294,13 +325,14 @@ def with_point_hover(figure: Any, columns: tuple[str, ...]) -> Any:
         # go; their layers keep the columns that tooltips need
         canvas.tools = [tool for tool in canvas.tools if not isinstance(tool, HoverTool)]
         coreset = layers["coreset"].handles["source"]
+        # in a data source, not a plain dict: Bokeh walks plain lists at every document
+        # update looking for models (0.06 s per walk at 20,000 ids), but not array columns
+        texts_source = ColumnDataSource(data=texts) if texts else None
+        lookup = CustomJSHover(args={"coreset": coreset, "texts": texts_source}, code=_INDEX_JS)
         hover = HoverTool(
             renderers=[layers["pruned"].handles["glyph_renderer"]],
             tooltips=rows,
-            formatters={
-                "@{index}": CustomJSHover(args={"coreset": coreset}, code=_STATUS_JS),
-                "@{self_influence}": "printf",
-            },
+            formatters={"@{index}": lookup, "@{self_influence}": "printf"},
             limit=1,
             tags=["bc-hover"],
         )
@@ -342,7 +374,7 @@ def selection_map(
         figure = figure * highlight_points(highlight, projection=projection)
     if title is None:
         title = f"{projection}: {n_kept:,} coreset among {len(frame):,} sequences"
-    return style_map(figure, title=title, height=height, legend=not rasterize)
+    return style_map(figure, title=title, height=height, rasterized=rasterize)
 
 
 def _layers(frame: pd.DataFrame, axes: tuple[str, str], rasterize: bool) -> Any:
@@ -356,7 +388,7 @@ def _layers(frame: pd.DataFrame, axes: tuple[str, str], rasterize: bool) -> Any:
         return pool * kept
     tools = ["hover", *MAP_TOOLS[:2]]
     hover = tuple(c for c in frame.columns if c not in ("x", "y", "index", "status", "colour"))
-    return with_point_hover(pool.opts(tools=tools) * kept.opts(tools=tools), hover)
+    return with_point_hover(pool.opts(tools=tools) * kept.opts(tools=tools), frame, hover)
 
 
 # ----------------------------------------------------------- score vs length
@@ -425,7 +457,7 @@ def score_length_plot(
     if title is None:
         rho = length_correlation(shown)
         title = "Score vs length" + ("" if rho is None else f" (Spearman ρ {rho:.2f})")
-    figure = style_length(figure, title=title, height=height, log=log_axis, legend=not rasterize)
+    figure = style_length(figure, title=title, height=height, log=log_axis, rasterized=rasterize)
     return figure.opts(ylabel=f"log10 {LENGTH_AXES[1]}") if log10 else figure
 
 
@@ -440,14 +472,17 @@ def trend_curve(frame: pd.DataFrame, *, log: bool = False) -> Any:
     )
 
 
-def style_length(figure: Any, *, title: str, height: int, log: bool, legend: bool) -> Any:
-    """Size, title, score axis and legend of a score-vs-length overlay."""
+def style_length(
+    figure: Any, *, title: str, height: int, log: bool, rasterized: bool = False
+) -> Any:
+    """Size, title, score axis and legend of a score-vs-length overlay (as :func:`style_map`)."""
     return figure.opts(
         title=fit_title(title),
         responsive=True,
         height=height,
         logy=log,
         legend_position="top_left",
-        show_legend=legend,
+        show_legend=not rasterized,
         show_grid=True,
+        **(ON_CANVAS if rasterized else {}),
     )

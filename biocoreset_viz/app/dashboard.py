@@ -45,6 +45,10 @@ INTRO = (
 HEADER_COLOR = "#0b3c5d"
 # how often a session checks whether the background UMAP is done
 POLL_MILLISECONDS = 1000
+# The header's busy spinner stays on at least this long (Panel's default, 500 ms,
+# kept it spinning for twice as long as a control change of 100,000 sequences takes
+# to reach the page, so the page looked busy after every view had settled)
+BUSY_MIN_MILLISECONDS = 150
 
 
 class App(pn.viewable.Viewer):
@@ -158,13 +162,15 @@ class App(pn.viewable.Viewer):
 
     def template(self) -> pn.template.BootstrapTemplate:
         """The page: a Bootstrap template (fully local, no web fonts)."""
-        return pn.template.BootstrapTemplate(
+        template = pn.template.BootstrapTemplate(
             title=self.title,
             sidebar=self.sidebar(),
             main=self.main(),
             sidebar_width=360,
             header_background=HEADER_COLOR,
         )
+        template.busy_indicator.throttle = BUSY_MIN_MILLISECONDS  # the template's own copy
+        return template
 
     def servable(self, title: str | None = None, **kwargs: Any) -> pn.template.BootstrapTemplate:
         """Mark the page for ``panel serve``; returns the template."""

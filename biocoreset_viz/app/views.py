@@ -217,7 +217,7 @@ class PointsView(FigureView):
 
     def decorate(self, figure: Any, rasterize: bool) -> Any:
         """Size, title and axes of the finished overlay."""
-        return plots.style_map(figure, title=self.title(), height=self.height, legend=not rasterize)
+        return plots.style_map(figure, title=self.title(), height=self.height, rasterized=rasterize)
 
     def _layers(self) -> tuple[Any, Any, bool]:
         """The pool layer, the coreset layer (a DynamicMap) and whether they are rasterized."""
@@ -255,7 +255,7 @@ class PointsView(FigureView):
         for layer in extra:
             figure = figure * layer
         if not rasterize:
-            figure = plots.with_point_hover(figure, self.store.hover_columns())
+            figure = plots.with_point_hover(figure, self.points(), self.store.hover_columns())
         return self.decorate(figure, rasterize)
 
 
@@ -291,7 +291,7 @@ class LengthView(PointsView):
     def decorate(self, figure: Any, rasterize: bool) -> Any:
         log, title = self.log_axis(), self.title()
         figure = plots.style_length(
-            figure, title=title, height=self.height, log=log, legend=not rasterize
+            figure, title=title, height=self.height, log=log, rasterized=rasterize
         )
         if self.log10():
             figure = figure.opts(ylabel=f"log10 {self.store.score.replace('_', ' ')}")

@@ -13,6 +13,7 @@ traceback in the server's log.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -24,6 +25,7 @@ from biocoreset_viz.selection import coreset_size
 pytestmark = pytest.mark.browser
 
 N = 300
+IDS = {LONG_ID, *(f"seq{i}" for i in range(1, N))}  # write_unlabelled_run's
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +170,8 @@ def test_the_map_shows_one_tooltip_saying_kept_or_pruned_and_none_while_drawing(
             if tips:
                 seen.add("kept" if "status: kept (coreset)" in tips[0] else "pruned")
                 spots.append((x, y))
+                shown = re.search(r"id: (\S+)", tips[0])
+                assert shown and shown[1] in IDS, tips[0]  # looked up by the point's index
     assert seen == {"kept", "pruned"}
     page.page.mouse.move(box["x"] + 5, box["y"] + 5)
     page.page.mouse.down()

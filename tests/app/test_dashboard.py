@@ -8,7 +8,7 @@ import sys
 from bokeh.document import Document
 
 import biocoreset_viz.app
-from biocoreset_viz.app import App
+from biocoreset_viz.app import App, dashboard
 
 
 def test_the_page_builds_and_its_controls_drive_the_store(store) -> None:
@@ -20,6 +20,13 @@ def test_the_page_builds_and_its_controls_drive_the_store(store) -> None:
     assert "keeps 80 of 400" in app.controls.alpha_label()
     template = app.template()
     assert template.title == app.title and len(template.main) == len(app.main())
+
+
+def test_the_busy_spinner_stops_when_the_views_have_updated(store) -> None:
+    # Panel's default keeps it on for 500 ms at least, twice what a change of 100,000
+    # sequences takes to reach the page (benchmarks/bench_dashboard.py --browser)
+    spinner = App(store).template().busy_indicator
+    assert spinner.throttle == dashboard.BUSY_MIN_MILLISECONDS <= 200
 
 
 def test_the_dashboard_modules_load_no_torch() -> None:

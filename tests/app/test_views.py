@@ -5,13 +5,14 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 from bokeh.document import Document
-from bokeh.models import LinearScale
+from bokeh.models import LinearScale, Plot
 
 from biocoreset_viz import plots
 from biocoreset_viz.app import views
 from biocoreset_viz.app.views import (
     CurvesView,
     HistogramView,
+    LengthView,
     MapView,
     NeighbourView,
     RedundancyView,
@@ -57,3 +58,21 @@ def test_a_rasterized_score_vs_length_shows_a_log_axis_as_log10_scores(store, mo
     # datashader bins linearly: its image on a log axis would be drawn in the wrong place
     assert isinstance(plot.y_scale, LinearScale)
     assert plot.yaxis[0].axis_label.startswith("log10 ")
+
+
+def test_only_figures_of_many_points_are_drawn_with_webgl(store, monkeypatch) -> None:
+    # WebGL costs a read-back per redraw; it pays only for thousands of point glyphs
+    def backends(figure) -> set[str]:
+        return {
+            plot.output_backend
+            for plot in hv.render(figure, backend="bokeh").select({"type": Plot})
+        }
+
+    for view in (HistogramView, StrataView, RedundancyView, NeighbourView):
+        assert backends(view(store)._dynamic()) == {"canvas"}, view.__name__
+    assert backends(CurvesView(store).figure()) == {"canvas"}
+    for view in (MapView, LengthView):  # 400 points, drawn as points
+        assert backends(view(store)._dynamic()) == {"webgl"}, view.__name__
+    monkeypatch.setattr(plots, "RASTERIZE_ABOVE", 100)
+    for view in (MapView, LengthView):  # density images
+        assert backends(view(store)._dynamic()) == {"canvas"}, view.__name__
