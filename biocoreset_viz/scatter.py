@@ -46,14 +46,13 @@ HOVER_COLUMNS = ("id", "length", "self_influence", "family")
 MAP_TOOLS = ("box_select", "lasso_select", "wheel_zoom", "pan", "reset")
 OTHER = "other"
 NO_LABEL = "(none)"
-# the tooltip's status line: is the hovered pool point in the coreset layer's data?
 # The tooltip's field of a point's index: "@{index}{status}" says whether the point is
 # in the coreset layer's data; "@{index}{id}" (any text column) looks its value up
 _INDEX_JS = """
 if (format !== "status") {
   const values = texts == null ? null : texts.data[format];
   const text = values == null ? null : values[Number(value)];
-  return text == null ? "(none)" : text;
+  return text == null ? missing : text;
 }
 const kept = coreset.data["index"];
 if (coreset.__bc_kept !== kept) {
@@ -328,7 +327,9 @@ def with_point_hover(figure: Any, frame: pd.DataFrame, columns: tuple[str, ...])
         # in a data source, not a plain dict: Bokeh walks plain lists at every document
         # update looking for models (0.06 s per walk at 20,000 ids), but not array columns
         texts_source = ColumnDataSource(data=texts) if texts else None
-        lookup = CustomJSHover(args={"coreset": coreset, "texts": texts_source}, code=_INDEX_JS)
+        lookup = CustomJSHover(
+            args={"coreset": coreset, "texts": texts_source, "missing": NO_LABEL}, code=_INDEX_JS
+        )
         hover = HoverTool(
             renderers=[layers["pruned"].handles["glyph_renderer"]],
             tooltips=rows,

@@ -93,7 +93,7 @@ def test_the_map_has_one_tooltip_saying_kept_or_pruned_and_none_while_lassoing()
     texts = lookup.args["texts"].data
     assert list(texts["id"]) == [f"s{i}" for i in range(300)]
     family = texts["family"]
-    assert family[1] == "F1" and family[7] is None and "(none)" in lookup.code
+    assert family[1] == "F1" and family[7] is None and lookup.args["missing"] == "(none)"
     coreset = lookup.args["coreset"]
     assert len(coreset.data["index"]) == 60  # the coreset layer's own data
     assert hover.renderers[0].data_source is not coreset  # the pool layer's tooltip
